@@ -1,0 +1,58 @@
+import { canonicalJson, sha256Hex } from './canonical-json.ts';
+import type { AuditEntry, AuditRow } from './store.ts';
+
+/** The hash the chain starts from. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Link an entry to the row before it. Any edit of a row changes its hash and breaks the next link. */
+export function chainAudit(entry: AuditEntry, previous: { seq: number; hash: string } | undefined): AuditRow {
+  const seq = (previous?.seq ?? 0) + 1;
+  const prevHash = previous?.hash ?? GENESIS_HASH;
+  const hash = sha256Hex(`${prevHash}\n${canonicalJson({ ...entry, seq })}`);
+  return { ...entry, seq, prevHash, hash };
+}
+
+export type AuditVerdict =
+  | { ok: true; rows: number }
+  | { ok: false; rows: number; seq: number; problem: 'edited' | 'missing' | 'reordered'; message: string };
+
+/** Recompute the chain over rows in sequence order; name the first edited or missing row. */
+export function verifyAuditRows(rows: Iterable<AuditRow>): AuditVerdict {
+  let previous: { seq: number; hash: string } | undefined;
+  let count = 0;
+  for (const row of rows) {
+    count++;
+    const expectedSeq = (previous?.seq ?? 0) + 1;
+    if (row.seq > expectedSeq) {
+      return {
+        ok: false,
+        rows: count,
+        seq: expectedSeq,
+        problem: 'missing',
+        message: `audit row ${expectedSeq} is missing (next row found is ${row.seq})`,
+      };
+    }
+    if (row.seq < expectedSeq) {
+      return {
+        ok: false,
+        rows: count,
+        seq: row.seq,
+        problem: 'reordered',
+        message: `audit row ${row.seq} appears twice or out of order`,
+      };
+    }
+    const { seq: _seq, prevHash, hash, ...entry } = row;
+    const recomputed = chainAudit(entry, previous);
+    if (prevHash !== recomputed.prevHash || hash !== recomputed.hash) {
+      return {
+        ok: false,
+        rows: count,
+        seq: row.seq,
+        problem: 'edited',
+        message: `audit row ${row.seq} was edited`,
+      };
+    }
+    previous = { seq: row.seq, hash };
+  }
+  return { ok: true, rows: count };
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { SpendguardError } from './errors.ts';
+import type { CredentialSource } from './policy.ts';
+
+/**
+ * Resolves each vendor's real secret by reference, at call time (so a rotated secret is picked
+ * up), and remembers every value it handed out so that results and messages can be scrubbed.
+ */
+export class Credentials {
+  readonly #sources: Readonly<Record<string, CredentialSource>>;
+  readonly #seen = new Set<string>();
+
+  constructor(sources: Readonly<Record<string, CredentialSource>> = {}) {
+    this.#sources = sources;
+  }
+
+  /** The vendor's secret. Errors name where it should come from, never a value. */
+  resolve(vendor: string): string {
+    const source = this.#sources[vendor];
+    if (!source) {
+      throw new SpendguardError('credential_missing', `no credential is configured for vendor "${vendor}"`);
+    }
+    let value: string | undefined;
+    if ('env' in source) {
+      value = process.env[source.env];
+      if (!value) {
+        throw new SpendguardError(
+          'credential_missing',
+          `the ${vendor} credential: environment variable ${source.env} is not set`,
+        );
+      }
+    } else {
+      try {
+        value = readFileSync(source.file, 'utf8').trim();
+      } catch (error) {
+        throw new SpendguardError(
+          'credential_missing',
+          `the ${vendor} credential: cannot read file ${source.file}`,
+          {
+            cause: (error as NodeJS.ErrnoException).code,
+          },
+        );
+      }
+      if (!value)
+        throw new SpendguardError(
+          'credential_missing',
+          `the ${vendor} credential: file ${source.file} is empty`,
+        );
+    }
+    this.#seen.add(value);
+    return value;
+  }
+
+  /** Replace every secret handed out so far with `[redacted]`. */
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.#seen) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
+    return out;
+  }
+}

@@ -1,0 +1,58 @@
+/** Why a call was refused. Stable: adapters and users switch on these. */
+export type DenyCode =
+  | 'key_unknown'
+  | 'key_expired'
+  | 'key_revoked'
+  | 'operation_not_allowed'
+  | 'param_not_allowed'
+  | 'currency_not_priced'
+  | 'cap_exceeded'
+  | 'rate_limited'
+  | 'idempotency_mismatch'
+  | 'in_flight'
+  | 'outcome_unknown'
+  | 'approval_denied'
+  | 'store_unavailable';
+
+/** What every decision carries about the call. */
+export interface DecisionInfo {
+  /** One sentence for people (and models): what happened and why. */
+  message: string;
+  /** The checkpoint key (content hash or the explicit key). Absent when the call was refused before. */
+  checkpointKey?: string;
+  keyId?: string;
+  /** Estimated cost in USD. */
+  estimatedCostUsd?: number;
+  /** Sequence number of the audit row written for this decision. */
+  auditSeq?: number;
+}
+
+export type ExecuteDecision<T> =
+  | (DecisionInfo & {
+      decision: 'executed';
+      /** `executed_not_recorded`: the vendor answered but the store could not record it. */
+      code: 'executed' | 'executed_not_recorded';
+      result: T;
+      /** The idempotency key sent to the vendor. */
+      idempotencyKey: string;
+      actualCostUsd: number;
+    })
+  | (DecisionInfo & {
+      decision: 'replayed';
+      /** `replayed_after_wait`: a concurrent duplicate waited for the first call and got its result. */
+      code: 'replayed' | 'replayed_after_wait';
+      result: T;
+      idempotencyKey: string;
+      actualCostUsd: number;
+    })
+  | (DecisionInfo & { decision: 'needs_approval'; code: 'approval_required'; approvalId: string })
+  | (DecisionInfo & { decision: 'denied'; code: DenyCode })
+  | (DecisionInfo & {
+      decision: 'failed';
+      /** `vendor_error`: surely failed, reservation released. `outcome_unknown`: it may have acted. */
+      code: 'vendor_error' | 'outcome_unknown';
+      idempotencyKey: string;
+      error: { message: string; status?: number };
+    });
+
+export type DecisionKind = ExecuteDecision<unknown>['decision'];

@@ -1,0 +1,652 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type AuditVerdict, verifyAuditRows } from './audit-chain.ts';
+import { contentHash, sha256Hex } from './canonical-json.ts';
+import { Credentials } from './credentials.ts';
+import type { DenyCode, ExecuteDecision } from './decision.ts';
+import { SpendguardError } from './errors.ts';
+import { type Attribution, type Money, type Operation, operationName } from './operation.ts';
+import type { PolicyDocument, ResolvedPolicy } from './policy.ts';
+import { checkOperation, microsToUsd, needsApproval, toUsdMicros, usdToMicros } from './policy-check.ts';
+import { loadPolicyFile, parsePolicyDocument } from './policy-loader.ts';
+import type {
+  AlertEvent,
+  ApprovalRecord,
+  AuditEntry,
+  AuditRow,
+  BeginPlan,
+  CapWindow,
+  CheckpointRecord,
+  KeyRecord,
+  Store,
+} from './store.ts';
+import { SqliteStore } from './stores/sqlite-store.ts';
+import { type AuthenticatedKey, VaultKeys } from './vault-keys.ts';
+import { classifyVendorError, type VendorOutcome } from './vendor-errors.ts';
+
+export interface GuardOptions {
+  /** A policy file (YAML or JSON) or a policy document value. */
+  policies: string | PolicyDocument;
+  /** Where state lives. Default: a SQLite file under `.spendguard/` in the working directory. */
+  store?: Store;
+  /** The clock, in ms since the epoch. Default: `Date.now`. Tests pass a fake one. */
+  now?: () => number;
+  /** How long an attempt owns its checkpoint before another may take over. Default: 60 000 ms. */
+  leaseMs?: number;
+  /** How long a concurrent duplicate waits for the first call before `in_flight`. Default: 10 000 ms. */
+  waitTimeoutMs?: number;
+  /** Called when a reservation crosses an alert threshold, before the vendor is called. */
+  onAlert?: (alert: AlertEvent) => void;
+  /**
+   * Vendors that deduplicate on our idempotency key, so an unknown outcome may be re-sent with it.
+   * Default: `{ stripe: true, resend: true }`; any other vendor: false.
+   */
+  idempotentVendors?: Readonly<Record<string, boolean>>;
+  /** Whether a thrown vendor call surely failed or may have acted. Default: `classifyVendorError`. */
+  classifyError?: (error: unknown) => VendorOutcome;
+}
+
+export interface ExecuteRequest extends Operation, Attribution {
+  /** The vault-key token (`sk_sg_…`). */
+  key: string;
+  /** An explicit checkpoint key (a business key such as an order id) instead of the content hash. */
+  idempotencyKey?: string;
+  /** Whose duplicates count: the root key's (default) or only this key's (one run). */
+  scope?: 'root' | 'run';
+}
+
+export interface VendorCallContext {
+  /** Send this as the vendor's idempotency header (`Idempotency-Key`). Same on every re-send. */
+  idempotencyKey: string;
+  /** The vendor's real secret, resolved when read. Never log it. */
+  readonly credential: string;
+  /** True when this attempt re-sends one whose outcome was unknown. */
+  resumed: boolean;
+}
+
+/** What the vendor's answer says, read after the call. */
+export interface Settlement {
+  /** The actual cost; default: the estimate. */
+  cost?: Money;
+  upstreamStatus?: number;
+  upstreamObjectId?: string;
+}
+
+export interface ExecuteOptions<T> {
+  /** Read the actual cost and the vendor's ids from the result. */
+  settle?: (result: T) => Settlement;
+}
+
+export interface Guard {
+  readonly keys: VaultKeys;
+  readonly store: Store;
+  /** Run one vendor call through begin → call → complete/fail; returns a decision, never throws for a call. */
+  execute<T>(
+    request: ExecuteRequest,
+    vendorCall: (context: VendorCallContext) => Promise<T>,
+    options?: ExecuteOptions<T>,
+  ): Promise<ExecuteDecision<T>>;
+  readonly approvals: {
+    approve(id: string, options?: { by?: string; reason?: string }): Promise<ApprovalRecord>;
+    deny(id: string, options?: { by?: string; reason?: string }): Promise<ApprovalRecord>;
+    get(id: string): Promise<ApprovalRecord | undefined>;
+  };
+  readonly audit: {
+    list(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+    verify(): Promise<AuditVerdict>;
+  };
+  /** USD spent or reserved by a key: lifetime, this UTC hour and this UTC day. */
+  spend(keyId: string): Promise<{ lifetimeUsd: number; hourUsd: number; dayUsd: number }>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_IDEMPOTENT_VENDORS: Readonly<Record<string, boolean>> = { stripe: true, resend: true };
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const MINUTE = 60_000;
+
+export function createGuard(options: GuardOptions): Guard {
+  const document =
+    typeof options.policies === 'string'
+      ? loadPolicyFile(options.policies)
+      : parsePolicyDocument(options.policies);
+  return new SpendGuard(document, options);
+}
+
+interface CallInProgress {
+  request: ExecuteRequest;
+  policy: ResolvedPolicy;
+  audit: AuditEntry;
+  info: { checkpointKey: string; keyId: string; estimatedCostUsd: number };
+  startedAt: number;
+}
+
+type WindowSpec = { label: string; capUsd: number | undefined; id: string; expiresAt: number | null };
+
+class SpendGuard implements Guard {
+  readonly keys: VaultKeys;
+  readonly store: Store;
+  readonly #now: () => number;
+  readonly #leaseMs: number;
+  readonly #waitTimeoutMs: number;
+  readonly #onAlert: ((alert: AlertEvent) => void) | undefined;
+  readonly #idempotentVendors: Readonly<Record<string, boolean>>;
+  readonly #classify: (error: unknown) => VendorOutcome;
+  readonly #credentials: Credentials;
+  /** Local waiters per checkpoint, woken when this process finishes that checkpoint. */
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  constructor(document: PolicyDocument, options: GuardOptions) {
+    this.store = options.store ?? new SqliteStore();
+    this.#now = options.now ?? Date.now;
+    this.#leaseMs = options.leaseMs ?? 60_000;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 10_000;
+    this.#onAlert = options.onAlert;
+    this.#idempotentVendors = options.idempotentVendors ?? DEFAULT_IDEMPOTENT_VENDORS;
+    this.#classify = options.classifyError ?? classifyVendorError;
+    this.#credentials = new Credentials(document.credentials);
+    this.keys = new VaultKeys(this.store, document, this.#now);
+  }
+
+  readonly approvals = {
+    approve: (id: string, o: { by?: string; reason?: string } = {}) =>
+      this.#decideApproval(id, 'approved', o),
+    deny: (id: string, o: { by?: string; reason?: string } = {}) => this.#decideApproval(id, 'denied', o),
+    get: (id: string) => this.store.getApproval(id),
+  };
+
+  readonly audit = {
+    list: (o?: { afterSeq?: number; limit?: number }) => this.store.readAudit(o),
+    verify: async (): Promise<AuditVerdict> => verifyAuditRows(await this.store.readAudit()),
+  };
+
+  async spend(keyId: string) {
+    const now = this.#now();
+    const [life, hour, day] = await Promise.all([
+      this.store.getCounter(`${keyId}:life`),
+      this.store.getCounter(hourWindow(keyId, now).id),
+      this.store.getCounter(dayWindow(keyId, now).id),
+    ]);
+    return { lifetimeUsd: microsToUsd(life), hourUsd: microsToUsd(hour), dayUsd: microsToUsd(day) };
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  async execute<T>(
+    request: ExecuteRequest,
+    vendorCall: (context: VendorCallContext) => Promise<T>,
+    options: ExecuteOptions<T> = {},
+  ): Promise<ExecuteDecision<T>> {
+    const startedAt = performance.now();
+    const audit = this.#auditBase(request);
+    let auth: Awaited<ReturnType<VaultKeys['authenticate']>>;
+    try {
+      auth = await this.keys.authenticate(request.key);
+    } catch (error) {
+      return this.#storeDown(error);
+    }
+    if ('code' in auth) {
+      const key = auth.key;
+      return this.#deny(auth.code, auth.message, {
+        ...audit,
+        keyId: key?.id ?? null,
+        rootKeyId: key?.rootId ?? null,
+      });
+    }
+    const { key, policy } = auth;
+    audit.keyId = key.id;
+    audit.rootKeyId = key.rootId;
+    audit.runId = request.runId ?? key.runId;
+
+    const verdict = checkOperation(policy, request);
+    if (!verdict.ok) return this.#deny(verdict.code, verdict.message, audit);
+    const costMicros = toUsdMicros(policy, request.cost);
+    if (costMicros === undefined) {
+      const currency = request.cost?.currency ?? '';
+      return this.#deny(
+        'currency_not_priced',
+        `no FX rate for ${currency.toUpperCase()} in policy "${policy.name}": the amount cannot be priced in USD`,
+        audit,
+      );
+    }
+    audit.estimatedCostUsd = microsToUsd(costMicros);
+    if (policy.caps.perCall !== undefined && costMicros > usdToMicros(policy.caps.perCall)) {
+      return this.#deny(
+        'cap_exceeded',
+        `this call ($${microsToUsd(costMicros).toFixed(2)}) is above the per-call cap of $${policy.caps.perCall.toFixed(2)}`,
+        audit,
+      );
+    }
+
+    const fingerprint = contentHash([
+      request.vendor,
+      request.method.toUpperCase(),
+      request.path,
+      request.params ?? {},
+    ]);
+    const scopeId = request.scope === 'run' ? key.id : key.rootId;
+    const checkpointKey = request.idempotencyKey ?? contentHash([scopeId, fingerprint]);
+    const checkpointId = sha256Hex(`${key.rootId}\n${checkpointKey}`);
+    audit.idempotencyKey = checkpointKey;
+    const now = this.#now();
+    const plan: BeginPlan = {
+      now,
+      chain: key.chain,
+      keyId: key.id,
+      checkpointId,
+      checkpointKey,
+      fingerprint,
+      leaseMs: this.#leaseMs,
+      dedupWindowMs: policy.dedupWindowMs,
+      vendorIdempotent: this.#idempotentVendors[request.vendor] === true,
+      costMicros,
+      windows: capWindows(auth, now),
+      rates: auth.chain.flatMap((k, i) => {
+        const limit = auth.policies[i]?.ratePerMinute;
+        const minute = Math.floor(now / MINUTE);
+        return limit === undefined
+          ? []
+          : [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit, expiresAt: (minute + 2) * MINUTE }];
+      }),
+      approval: needsApproval(policy, verdict.rule, costMicros)
+        ? {
+            id: `apr_${checkpointId.slice(0, 24)}`,
+            checkpointId,
+            keyId: key.id,
+            vendor: request.vendor,
+            operation: operationName(request),
+            costMicros,
+            createdAt: now,
+          }
+        : null,
+      audit,
+    };
+    const info = { checkpointKey, keyId: key.id, estimatedCostUsd: microsToUsd(costMicros) };
+
+    const waitUntil = performance.now() + this.#waitTimeoutMs;
+    let waited = false;
+    for (;;) {
+      let begun: Awaited<ReturnType<Store['begin']>>;
+      try {
+        begun = await this.store.begin({ ...plan, now: this.#now() });
+      } catch (error) {
+        return this.#storeDown(error);
+      }
+      switch (begun.kind) {
+        case 'denied':
+          return { decision: 'denied', code: begun.code, message: begun.message, ...info };
+        case 'needs_approval':
+          return {
+            decision: 'needs_approval',
+            code: 'approval_required',
+            approvalId: begun.approvalId,
+            message: `a human must approve this call first (approval ${begun.approvalId})`,
+            ...info,
+          };
+        case 'replay':
+          return this.#replayed(begun.checkpoint, waited, info);
+        case 'proceed':
+          return this.#run(begun, { request, policy, audit, info, startedAt }, vendorCall, options);
+        case 'wait': {
+          waited = true;
+          const settled = await this.#waitFor(begun.checkpoint, waitUntil);
+          if (settled === 'timeout') {
+            const message =
+              'an identical call is still in flight; it did not finish in time to share its result';
+            return this.#deny('in_flight', message, audit, info);
+          }
+          if (settled.state === 'failed' && settled.generation === begun.checkpoint.generation) {
+            // The call we waited on surely failed: report its failure rather than trying again.
+            const error = settled.error ?? { message: 'the vendor call failed' };
+            const row = await this.#appendAudit({
+              ...audit,
+              decision: 'failed',
+              code: 'vendor_error',
+              message: error.message,
+            });
+            return {
+              decision: 'failed',
+              code: 'vendor_error',
+              message: `the identical call this one waited for failed: ${error.message}`,
+              idempotencyKey: vendorKey(settled),
+              error,
+              ...info,
+              ...(row && { auditSeq: row.seq }),
+            };
+          }
+          continue; // completed (replay), or the lease ended (take over): begin again decides.
+        }
+      }
+    }
+  }
+
+  /** The vendor call and its settlement, once begin has leased the checkpoint to this attempt. */
+  async #run<T>(
+    { checkpoint, alerts, resumed }: { checkpoint: CheckpointRecord; alerts: AlertEvent[]; resumed: boolean },
+    call: CallInProgress,
+    vendorCall: (context: VendorCallContext) => Promise<T>,
+    options: ExecuteOptions<T>,
+  ): Promise<ExecuteDecision<T>> {
+    const { request, policy, audit, info, startedAt } = call;
+    for (const alert of alerts) this.#fireAlert(alert);
+    const idempotencyKey = vendorKey(checkpoint);
+    const credentials = this.#credentials;
+    const context: VendorCallContext = {
+      idempotencyKey,
+      get credential() {
+        return credentials.resolve(request.vendor);
+      },
+      resumed,
+    };
+    let result: T;
+    try {
+      result = await vendorCall(context);
+    } catch (error) {
+      const outcome = this.#classify(error);
+      const status = statusOf(error);
+      const message = this.#credentials.redact(error instanceof Error ? error.message : String(error));
+      const code = outcome === 'failed' ? 'vendor_error' : 'outcome_unknown';
+      const finished = await this.#finish({
+        now: this.#now(),
+        checkpointId: checkpoint.id,
+        fencingToken: checkpoint.fencingToken,
+        outcome,
+        error: { message, ...(status !== undefined && { status }) },
+        audit: {
+          ...audit,
+          decision: 'failed',
+          code,
+          message,
+          upstreamStatus: status ?? null,
+          latencyMs: elapsed(startedAt),
+        },
+      });
+      return {
+        decision: 'failed',
+        code,
+        message:
+          outcome === 'failed'
+            ? `the vendor call failed: ${message}`
+            : `the vendor call may have acted (${message}); a retry re-sends with the same idempotency key`,
+        idempotencyKey,
+        error: { message, ...(status !== undefined && { status }) },
+        ...info,
+        ...(finished && { auditSeq: finished.seq }),
+      };
+    }
+
+    const settlement = options.settle?.(result) ?? {};
+    // An actual cost in a currency without a rate keeps the estimate rather than guessing.
+    const actualMicros =
+      (settlement.cost && toUsdMicros(policy, settlement.cost)) ?? checkpoint.reservedMicros;
+    const stored = this.#credentials.redact(JSON.stringify(result) ?? 'null');
+    const finished = await this.#finish({
+      now: this.#now(),
+      checkpointId: checkpoint.id,
+      fencingToken: checkpoint.fencingToken,
+      outcome: 'completed',
+      result: stored,
+      actualMicros,
+      audit: {
+        ...audit,
+        decision: 'executed',
+        code: 'executed',
+        actualCostUsd: microsToUsd(actualMicros),
+        upstreamStatus: settlement.upstreamStatus ?? null,
+        upstreamObjectId: settlement.upstreamObjectId ?? null,
+        latencyMs: elapsed(startedAt),
+      },
+    });
+    return {
+      decision: 'executed',
+      code: finished ? 'executed' : 'executed_not_recorded',
+      message: finished
+        ? 'the vendor call ran once'
+        : 'the vendor call ran, but the store could not record it',
+      result: JSON.parse(stored) as T,
+      idempotencyKey,
+      actualCostUsd: microsToUsd(actualMicros),
+      ...info,
+      ...(finished && { auditSeq: finished.seq }),
+    };
+  }
+
+  /** Settle and wake local waiters; a store failure here must not hide the vendor's answer. */
+  async #finish(input: Parameters<Store['finish']>[0]): Promise<AuditRow | undefined> {
+    try {
+      return (await this.store.finish(input)).audit;
+    } catch {
+      return undefined;
+    } finally {
+      const waiters = this.#waiters.get(input.checkpointId);
+      if (waiters) for (const wake of waiters) wake();
+    }
+  }
+
+  /** Wait, bounded, for an in-flight checkpoint to complete, fail or lose its lease. */
+  async #waitFor(checkpoint: CheckpointRecord, until: number): Promise<CheckpointRecord | 'timeout'> {
+    let delay = 1;
+    for (;;) {
+      const left = until - performance.now();
+      if (left <= 0) return 'timeout';
+      await this.#sleepOrWake(checkpoint.id, Math.min(delay, left));
+      delay = Math.min(delay * 2, 50);
+      let current: CheckpointRecord | undefined;
+      try {
+        current = await this.store.getCheckpoint(checkpoint.id);
+      } catch {
+        continue;
+      }
+      if (current?.state !== 'in_progress' || current.fencingToken !== checkpoint.fencingToken) {
+        return current ?? checkpoint;
+      }
+      if (current.leaseUntil <= this.#now()) return current;
+    }
+  }
+
+  async #sleepOrWake(checkpointId: string, ms: number): Promise<void> {
+    const controller = new AbortController();
+    let waiters = this.#waiters.get(checkpointId);
+    if (!waiters) {
+      waiters = new Set();
+      this.#waiters.set(checkpointId, waiters);
+    }
+    const wake = () => controller.abort();
+    waiters.add(wake);
+    try {
+      await sleep(ms, undefined, { signal: controller.signal });
+    } catch {
+      // woken early: the checkpoint was finished in this process
+    } finally {
+      waiters.delete(wake);
+      if (waiters.size === 0) this.#waiters.delete(checkpointId);
+    }
+  }
+
+  #replayed<T>(
+    checkpoint: CheckpointRecord,
+    waited: boolean,
+    info: { checkpointKey: string; keyId: string; estimatedCostUsd: number },
+  ): ExecuteDecision<T> {
+    return {
+      decision: 'replayed',
+      code: waited ? 'replayed_after_wait' : 'replayed',
+      message: 'an identical call already ran; its stored result is returned and the vendor was not called',
+      result: JSON.parse(checkpoint.result ?? 'null') as T,
+      idempotencyKey: vendorKey(checkpoint),
+      actualCostUsd: microsToUsd(checkpoint.actualMicros ?? 0),
+      ...info,
+      estimatedCostUsd: 0,
+    };
+  }
+
+  async #deny<T>(
+    code: DenyCode,
+    message: string,
+    audit: AuditEntry,
+    info: Partial<{ checkpointKey: string; keyId: string; estimatedCostUsd: number }> = {},
+  ): Promise<ExecuteDecision<T>> {
+    const row = await this.#appendAudit({ ...audit, decision: 'denied', code, message });
+    return { decision: 'denied', code, message, ...info, ...(row && { auditSeq: row.seq }) };
+  }
+
+  #storeDown<T>(error: unknown): ExecuteDecision<T> {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      decision: 'denied',
+      code: 'store_unavailable',
+      message: `the spendguard store (${this.store.kind}) is unavailable, so the call was not made: ${this.#credentials.redact(reason)}`,
+    };
+  }
+
+  async #appendAudit(entry: AuditEntry): Promise<AuditRow | undefined> {
+    try {
+      return await this.store.appendAudit(entry);
+    } catch {
+      return undefined;
+    }
+  }
+
+  #fireAlert(alert: AlertEvent): void {
+    if (!this.#onAlert) return;
+    try {
+      const pending = this.#onAlert(alert) as unknown;
+      if (pending instanceof Promise) pending.catch(() => {});
+    } catch {
+      // An alert hook must never block or break the call it reports on.
+    }
+  }
+
+  async #decideApproval(
+    id: string,
+    verdict: 'approved' | 'denied',
+    o: { by?: string; reason?: string },
+  ): Promise<ApprovalRecord> {
+    const decided = await this.store.decideApproval({
+      id,
+      verdict,
+      by: o.by ?? null,
+      reason: o.reason ?? null,
+      now: this.#now(),
+      audit: (approval) => ({
+        ...emptyAudit(this.#now()),
+        keyId: approval.keyId,
+        vendor: approval.vendor,
+        operation: approval.operation,
+        decision: verdict === 'approved' ? 'approved' : 'denied',
+        code: verdict === 'approved' ? 'approval_granted' : 'approval_denied',
+        message: `approval ${approval.id} ${verdict}${o.by ? ` by ${o.by}` : ''}${o.reason ? `: ${o.reason}` : ''}`,
+        estimatedCostUsd: microsToUsd(approval.costMicros),
+      }),
+    });
+    if (!decided) throw new SpendguardError('approval_unknown', `no approval with id ${id}`);
+    return decided;
+  }
+
+  #auditBase(request: ExecuteRequest): AuditEntry {
+    return {
+      ...emptyAudit(this.#now()),
+      runId: request.runId ?? null,
+      agentId: request.agentId ?? null,
+      toolCallId: request.toolCallId ?? null,
+      traceId: request.traceId ?? null,
+      vendor: request.vendor,
+      operation: operationName(request),
+      amount: request.cost?.amount ?? null,
+      currency: request.cost?.currency.toLowerCase() ?? null,
+    };
+  }
+}
+
+function emptyAudit(time: number): AuditEntry {
+  return {
+    time,
+    keyId: null,
+    rootKeyId: null,
+    runId: null,
+    agentId: null,
+    toolCallId: null,
+    vendor: null,
+    operation: null,
+    idempotencyKey: null,
+    decision: 'denied',
+    code: '',
+    message: null,
+    estimatedCostUsd: null,
+    actualCostUsd: null,
+    amount: null,
+    currency: null,
+    upstreamStatus: null,
+    upstreamObjectId: null,
+    latencyMs: null,
+    traceId: null,
+  };
+}
+
+/** The idempotency key the vendor sees: one per checkpoint generation, the same on every re-send. */
+function vendorKey(checkpoint: CheckpointRecord): string {
+  return `sg_${checkpoint.id.slice(0, 40)}_${checkpoint.generation}`;
+}
+
+function hourWindow(keyId: string, now: number) {
+  const hour = Math.floor(now / HOUR);
+  return { id: `${keyId}:hour:${hour}`, expiresAt: (hour + 1) * HOUR };
+}
+
+function dayWindow(keyId: string, now: number) {
+  const day = Math.floor(now / DAY);
+  return { id: `${keyId}:day:${new Date(day * DAY).toISOString().slice(0, 10)}`, expiresAt: (day + 1) * DAY };
+}
+
+/** Every window the call counts against: lifetime (or run), hour and day, of the key and each ancestor. */
+function capWindows(auth: AuthenticatedKey, now: number): CapWindow[] {
+  const windows: CapWindow[] = [];
+  auth.chain.forEach((k: KeyRecord, i) => {
+    const policy = auth.policies[i] as ResolvedPolicy;
+    const caps = policy.caps;
+    const isRun = k.parentId !== null;
+    const lifeCap = minDefined(caps.perKey, isRun ? caps.perRun : undefined);
+    const specs: WindowSpec[] = [
+      {
+        label: isRun && caps.perRun !== undefined ? 'run' : 'key lifetime',
+        capUsd: lifeCap,
+        id: `${k.id}:life`,
+        expiresAt: null,
+      },
+      { label: 'hourly', capUsd: caps.perHour, ...hourWindow(k.id, now) },
+      { label: 'daily', capUsd: caps.perDay, ...dayWindow(k.id, now) },
+    ];
+    for (const spec of specs) {
+      // The key's own lifetime spend is always counted (for reports); other windows only when capped.
+      if (spec.capUsd === undefined && !(k.id === auth.key.id && spec.expiresAt === null)) continue;
+      windows.push({
+        id: spec.id,
+        keyId: k.id,
+        label: spec.label,
+        capMicros: spec.capUsd === undefined ? null : usdToMicros(spec.capUsd),
+        alerts: spec.capUsd === undefined ? [] : policy.alerts,
+        expiresAt: spec.expiresAt,
+      });
+    }
+  });
+  return windows;
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+function statusOf(error: unknown): number | undefined {
+  if (error === null || typeof error !== 'object') return undefined;
+  const e = error as { status?: unknown; statusCode?: unknown };
+  if (typeof e.status === 'number') return e.status;
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+function elapsed(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1000;
+}

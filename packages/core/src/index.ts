@@ -1,0 +1,58 @@
+export { type AuditVerdict, chainAudit, GENESIS_HASH, verifyAuditRows } from './audit-chain.ts';
+export { canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
+export type { DecisionInfo, DecisionKind, DenyCode, ExecuteDecision } from './decision.ts';
+export { type Duration, parseDuration } from './duration.ts';
+export { PolicyError, SpendguardError, type SpendguardErrorCode, StoreUnavailableError } from './errors.ts';
+export {
+  createGuard,
+  type ExecuteOptions,
+  type ExecuteRequest,
+  type Guard,
+  type GuardOptions,
+  type Settlement,
+  type VendorCallContext,
+} from './guard.ts';
+export { type Attribution, type Money, type Operation, operationName, readParam } from './operation.ts';
+export {
+  type Caps,
+  type CredentialSource,
+  type Narrowing,
+  type OperationRule,
+  type ParamRule,
+  type PolicyDocument,
+  type PolicyInput,
+  policyDocumentSchema,
+  type ResolvedPolicy,
+  resolvePolicy,
+} from './policy.ts';
+export { checkOperation, type PolicyVerdict } from './policy-check.ts';
+export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
+export type {
+  AlertEvent,
+  ApprovalRecord,
+  ApprovalVerdictInput,
+  AuditEntry,
+  AuditRow,
+  BeginPlan,
+  BeginResult,
+  CapWindow,
+  CheckpointRecord,
+  CheckpointState,
+  FinishInput,
+  FinishResult,
+  KeyRecord,
+  Store,
+  StoreDenyCode,
+  TokenRecord,
+} from './store.ts';
+export { MemoryStore } from './stores/memory-store.ts';
+export { DEFAULT_SQLITE_FILE, SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.ts';
+export {
+  type AuthenticatedKey,
+  type DeriveOptions,
+  type IssuedKey,
+  type IssueRootOptions,
+  TOKEN_PREFIX,
+  VaultKeys,
+} from './vault-keys.ts';
+export { classifyVendorError, VendorCallError, type VendorOutcome } from './vendor-errors.ts';

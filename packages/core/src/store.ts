@@ -1,0 +1,219 @@
+import type { Narrowing } from './policy.ts';
+
+/**
+ * The one store interface. `begin` and `finish` are each one atomic operation: every backend
+ * (memory, SQLite, Redis, Postgres) must make all of their reads and writes happen together or
+ * not at all, across every process that shares the store. Policy, hashing and clocks live above
+ * the store, in the guard; the store only keeps state and applies the plan it is given.
+ */
+export interface Store {
+  /** Short backend name for errors and benchmarks (`memory`, `sqlite`, …). */
+  readonly kind: string;
+
+  insertKey(key: KeyRecord): Promise<void>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  listKeys(): Promise<KeyRecord[]>;
+  /** Mark a key revoked; descendants are refused because begin checks the whole chain. */
+  revokeKey(id: string, at: number): Promise<boolean>;
+  insertToken(token: TokenRecord): Promise<void>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+
+  begin(plan: BeginPlan): Promise<BeginResult>;
+  finish(input: FinishInput): Promise<FinishResult>;
+  getCheckpoint(id: string): Promise<CheckpointRecord | undefined>;
+
+  getApproval(id: string): Promise<ApprovalRecord | undefined>;
+  /** Record a human's verdict on a pending approval, with its audit row, atomically. */
+  decideApproval(input: ApprovalVerdictInput): Promise<ApprovalRecord | undefined>;
+
+  /** Spent-or-reserved micro-dollars in a window (`<keyId>:life`, `<keyId>:day:2026-11-24`, …). */
+  getCounter(id: string): Promise<number>;
+
+  appendAudit(entry: AuditEntry): Promise<AuditRow>;
+  /** Audit rows in sequence order, starting after `afterSeq`. */
+  readAudit(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+
+  close(): Promise<void>;
+}
+
+export interface KeyRecord {
+  id: string;
+  /** Null for a root key. */
+  parentId: string | null;
+  rootId: string;
+  /** Ids from the root down to this key (this key last). */
+  chain: string[];
+  /** Name of the policy in the document (inherited by derived keys). */
+  policy: string;
+  /** How a derived key narrows its parent; null for roots. */
+  narrowing: Narrowing | null;
+  name: string | null;
+  runId: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface TokenRecord {
+  id: string;
+  keyId: string;
+  /** sha256 of the token's secret part; the token itself is never stored. */
+  hash: string;
+  createdAt: number;
+}
+
+export type CheckpointState = 'in_progress' | 'completed' | 'failed';
+
+export interface CheckpointRecord {
+  /** Storage id: hash of the root key id and the checkpoint key. */
+  id: string;
+  key: string;
+  fingerprint: string;
+  state: CheckpointState;
+  /** The last attempt's outcome is unknown (timeout, crash): the reservation is kept. */
+  outcomeUnknown: boolean;
+  /** Bumps when a new attempt starts after a sure failure or after the dedup window. */
+  generation: number;
+  /** Bumps on every attempt, including a takeover after the lease; finish must present it. */
+  fencingToken: number;
+  leaseUntil: number;
+  keyId: string;
+  reservedMicros: number;
+  /** Counter ids the reservation was added to. */
+  windows: string[];
+  startedAt: number;
+  completedAt: number | null;
+  /** JSON of the vendor call's result once completed. */
+  result: string | null;
+  actualMicros: number | null;
+  error: { message: string; status?: number } | null;
+}
+
+export interface CapWindow {
+  /** Counter id. */
+  id: string;
+  keyId: string;
+  /** `call`, `run`, `key`, `hour`, `day`. */
+  label: string;
+  /** Null: counted but not capped. */
+  capMicros: number | null;
+  /** Alert thresholds (percent of the cap) for this window. */
+  alerts: readonly number[];
+  expiresAt: number | null;
+}
+
+export interface BeginPlan {
+  now: number;
+  /** Key ids to check for revocation (the key and all ancestors). */
+  chain: string[];
+  keyId: string;
+  checkpointId: string;
+  checkpointKey: string;
+  fingerprint: string;
+  leaseMs: number;
+  dedupWindowMs: number;
+  /** The vendor deduplicates on our idempotency key, so an unknown outcome may be re-sent. */
+  vendorIdempotent: boolean;
+  costMicros: number;
+  windows: CapWindow[];
+  rates: { id: string; keyId: string; limit: number; expiresAt: number }[];
+  /** Set when policy wants a human's yes for this call. */
+  approval: Omit<ApprovalRecord, 'state' | 'decidedAt' | 'decidedBy' | 'reason'> | null;
+  /** The audit row written when begin itself decides (denied, replayed, needs_approval). */
+  audit: AuditEntry;
+}
+
+export interface AlertEvent {
+  keyId: string;
+  window: string;
+  windowId: string;
+  thresholdPercent: number;
+  capUsd: number;
+  usedUsd: number;
+}
+
+export type BeginResult =
+  | { kind: 'proceed'; checkpoint: CheckpointRecord; alerts: AlertEvent[]; resumed: boolean }
+  | { kind: 'replay'; checkpoint: CheckpointRecord }
+  | { kind: 'wait'; checkpoint: CheckpointRecord }
+  | { kind: 'denied'; code: StoreDenyCode; message: string }
+  | { kind: 'needs_approval'; approvalId: string };
+
+export type StoreDenyCode =
+  | 'key_revoked'
+  | 'idempotency_mismatch'
+  | 'outcome_unknown'
+  | 'rate_limited'
+  | 'cap_exceeded'
+  | 'approval_denied';
+
+export interface FinishInput {
+  now: number;
+  checkpointId: string;
+  fencingToken: number;
+  outcome: 'completed' | 'failed' | 'unknown';
+  result?: string;
+  actualMicros?: number;
+  error?: { message: string; status?: number };
+  audit: AuditEntry;
+}
+
+export type FinishResult =
+  | { ok: true; audit: AuditRow }
+  | { ok: false; reason: 'fenced' | 'missing'; audit: AuditRow };
+
+export interface ApprovalRecord {
+  id: string;
+  checkpointId: string;
+  keyId: string;
+  vendor: string;
+  operation: string;
+  costMicros: number;
+  state: 'pending' | 'approved' | 'denied';
+  createdAt: number;
+  decidedAt: number | null;
+  decidedBy: string | null;
+  reason: string | null;
+}
+
+export interface ApprovalVerdictInput {
+  id: string;
+  verdict: 'approved' | 'denied';
+  by: string | null;
+  reason: string | null;
+  now: number;
+  /** Built from the approval once it is read inside the store's transaction. */
+  audit: (approval: ApprovalRecord) => AuditEntry;
+}
+
+export type Decision = 'executed' | 'replayed' | 'needs_approval' | 'denied' | 'failed' | 'approved';
+
+/** One audit row as the engine writes it; the store adds `seq`, `prevHash` and `hash`. */
+export interface AuditEntry {
+  time: number;
+  keyId: string | null;
+  rootKeyId: string | null;
+  runId: string | null;
+  agentId: string | null;
+  toolCallId: string | null;
+  vendor: string | null;
+  operation: string | null;
+  idempotencyKey: string | null;
+  decision: Decision;
+  code: string;
+  message: string | null;
+  estimatedCostUsd: number | null;
+  actualCostUsd: number | null;
+  amount: number | null;
+  currency: string | null;
+  upstreamStatus: number | null;
+  upstreamObjectId: string | null;
+  latencyMs: number | null;
+  traceId: string | null;
+}
+
+export interface AuditRow extends AuditEntry {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}

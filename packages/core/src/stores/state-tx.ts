@@ -1,0 +1,267 @@
+import { chainAudit } from '../audit-chain.ts';
+import { microsToUsd } from '../policy-check.ts';
+import type {
+  AlertEvent,
+  ApprovalRecord,
+  ApprovalVerdictInput,
+  AuditEntry,
+  AuditRow,
+  BeginPlan,
+  BeginResult,
+  CheckpointRecord,
+  FinishInput,
+  FinishResult,
+  KeyRecord,
+} from '../store.ts';
+
+/**
+ * The synchronous primitives a transactional backend offers inside one transaction. The
+ * pipeline's rules (below) are written once against them; memory and SQLite supply them, and
+ * run each function below inside one transaction, so begin and finish are atomic.
+ */
+export interface StateTx {
+  getKey(id: string): KeyRecord | undefined;
+  getCheckpoint(id: string): CheckpointRecord | undefined;
+  putCheckpoint(checkpoint: CheckpointRecord): void;
+  getCounter(id: string): number;
+  addCounter(id: string, delta: number, expiresAt: number | null): void;
+  getApproval(id: string): ApprovalRecord | undefined;
+  putApproval(approval: ApprovalRecord): void;
+  /** Marks record one-off facts, such as an alert that has fired. */
+  hasMark(id: string): boolean;
+  putMark(id: string, expiresAt: number | null): void;
+  lastAudit(): { seq: number; hash: string } | undefined;
+  insertAudit(row: AuditRow): void;
+}
+
+export function appendAuditTx(tx: StateTx, entry: AuditEntry): AuditRow {
+  const row = chainAudit(entry, tx.lastAudit());
+  tx.insertAudit(row);
+  return row;
+}
+
+function deny(
+  tx: StateTx,
+  plan: BeginPlan,
+  code: Extract<BeginResult, { kind: 'denied' }>['code'],
+  message: string,
+): BeginResult {
+  appendAuditTx(tx, { ...plan.audit, decision: 'denied', code, message });
+  return { kind: 'denied', code, message };
+}
+
+/** begin: authenticate the chain, look up the checkpoint, approvals, rate, caps, then reserve and lease. */
+export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
+  const { now } = plan;
+  for (const id of plan.chain) {
+    const key = tx.getKey(id);
+    if (!key || key.revokedAt !== null) {
+      const which = id === plan.keyId ? 'this key' : `its ancestor ${id}`;
+      return deny(tx, plan, 'key_revoked', `the vault key is revoked (${which})`);
+    }
+  }
+
+  const existing = tx.getCheckpoint(plan.checkpointId);
+  let generation = 1;
+  let fencingToken = 1;
+  if (existing) {
+    const live = existing.state !== 'completed' || (existing.completedAt ?? 0) + plan.dedupWindowMs > now;
+    if (live && existing.fingerprint !== plan.fingerprint) {
+      return deny(
+        tx,
+        plan,
+        'idempotency_mismatch',
+        `idempotency key ${plan.checkpointKey} was already used for a call with different parameters`,
+      );
+    }
+    fencingToken = existing.fencingToken + 1;
+    if (existing.state === 'completed' && live) {
+      appendAuditTx(tx, {
+        ...plan.audit,
+        decision: 'replayed',
+        code: 'replayed',
+        actualCostUsd: existing.actualMicros === null ? null : microsToUsd(existing.actualMicros),
+        estimatedCostUsd: 0,
+      });
+      return { kind: 'replay', checkpoint: existing };
+    }
+    if (existing.state === 'in_progress') {
+      if (existing.leaseUntil > now) return { kind: 'wait', checkpoint: existing };
+      // The lease ended without an answer (timeout or crash): the vendor may have acted.
+      if (!plan.vendorIdempotent) {
+        return deny(
+          tx,
+          plan,
+          'outcome_unknown',
+          'an earlier attempt may have reached the vendor and it has no idempotency key; reconcile before retrying',
+        );
+      }
+      // Re-send under the same vendor idempotency key; the reservation is still held.
+      const resumed: CheckpointRecord = {
+        ...existing,
+        fencingToken,
+        leaseUntil: now + plan.leaseMs,
+        keyId: plan.keyId,
+      };
+      tx.putCheckpoint(resumed);
+      return { kind: 'proceed', checkpoint: resumed, alerts: [], resumed: true };
+    }
+    // failed, or completed beyond the dedup window: a new attempt under a new vendor key.
+    generation = existing.generation + 1;
+  }
+
+  if (plan.approval) {
+    const approval = tx.getApproval(plan.approval.id);
+    if (!approval) {
+      tx.putApproval({ ...plan.approval, state: 'pending', decidedAt: null, decidedBy: null, reason: null });
+    }
+    if (!approval || approval.state === 'pending') {
+      appendAuditTx(tx, {
+        ...plan.audit,
+        decision: 'needs_approval',
+        code: 'approval_required',
+        message: `approval ${plan.approval.id} is needed before this call`,
+      });
+      return { kind: 'needs_approval', approvalId: plan.approval.id };
+    }
+    if (approval.state === 'denied') {
+      return deny(
+        tx,
+        plan,
+        'approval_denied',
+        `approval ${approval.id} was denied${approval.reason ? `: ${approval.reason}` : ''}`,
+      );
+    }
+  }
+
+  for (const rate of plan.rates) {
+    if (tx.getCounter(rate.id) >= rate.limit) {
+      return deny(
+        tx,
+        plan,
+        'rate_limited',
+        `rate limit of ${rate.limit} calls per minute reached for key ${rate.keyId}`,
+      );
+    }
+  }
+
+  for (const window of plan.windows) {
+    if (window.capMicros === null) continue;
+    const used = tx.getCounter(window.id);
+    if (used + plan.costMicros > window.capMicros) {
+      return deny(
+        tx,
+        plan,
+        'cap_exceeded',
+        `the ${window.label} cap of $${microsToUsd(window.capMicros).toFixed(2)} for key ${window.keyId} would be exceeded ` +
+          `($${microsToUsd(used).toFixed(2)} used, this call $${microsToUsd(plan.costMicros).toFixed(2)})`,
+      );
+    }
+  }
+
+  const alerts: AlertEvent[] = [];
+  for (const window of plan.windows) {
+    const before = tx.getCounter(window.id);
+    const after = before + plan.costMicros;
+    if (plan.costMicros !== 0) tx.addCounter(window.id, plan.costMicros, window.expiresAt);
+    if (window.capMicros === null) continue;
+    for (const threshold of window.alerts) {
+      const line = (window.capMicros * threshold) / 100;
+      const markId = `alert:${window.id}:${threshold}`;
+      if (before < line && after >= line && !tx.hasMark(markId)) {
+        tx.putMark(markId, window.expiresAt);
+        alerts.push({
+          keyId: window.keyId,
+          window: window.label,
+          windowId: window.id,
+          thresholdPercent: threshold,
+          capUsd: microsToUsd(window.capMicros),
+          usedUsd: microsToUsd(after),
+        });
+      }
+    }
+  }
+  for (const rate of plan.rates) tx.addCounter(rate.id, 1, rate.expiresAt);
+
+  const checkpoint: CheckpointRecord = {
+    id: plan.checkpointId,
+    key: plan.checkpointKey,
+    fingerprint: plan.fingerprint,
+    state: 'in_progress',
+    outcomeUnknown: false,
+    generation,
+    fencingToken,
+    leaseUntil: now + plan.leaseMs,
+    keyId: plan.keyId,
+    reservedMicros: plan.costMicros,
+    windows: plan.windows.map((w) => w.id),
+    startedAt: now,
+    completedAt: null,
+    result: null,
+    actualMicros: null,
+    error: null,
+  };
+  tx.putCheckpoint(checkpoint);
+  return { kind: 'proceed', checkpoint, alerts, resumed: false };
+}
+
+/** finish: settle the reservation to the outcome and write the audit row. */
+export function finishTx(tx: StateTx, input: FinishInput): FinishResult {
+  const checkpoint = tx.getCheckpoint(input.checkpointId);
+  if (checkpoint?.state !== 'in_progress' || checkpoint.fencingToken !== input.fencingToken) {
+    // A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
+    // saw the same idempotency key, so this answer is the same call: record it, change nothing.
+    const audit = appendAuditTx(tx, {
+      ...input.audit,
+      message: 'stale attempt: a newer attempt owns this checkpoint',
+    });
+    return { ok: false, reason: checkpoint ? 'fenced' : 'missing', audit };
+  }
+  if (input.outcome === 'completed') {
+    const actual = input.actualMicros ?? checkpoint.reservedMicros;
+    const delta = actual - checkpoint.reservedMicros;
+    if (delta !== 0) for (const id of checkpoint.windows) tx.addCounter(id, delta, null);
+    tx.putCheckpoint({
+      ...checkpoint,
+      state: 'completed',
+      outcomeUnknown: false,
+      completedAt: input.now,
+      result: input.result ?? 'null',
+      actualMicros: actual,
+      reservedMicros: actual,
+      error: null,
+    });
+  } else if (input.outcome === 'failed') {
+    if (checkpoint.reservedMicros !== 0) {
+      for (const id of checkpoint.windows) tx.addCounter(id, -checkpoint.reservedMicros, null);
+    }
+    tx.putCheckpoint({
+      ...checkpoint,
+      state: 'failed',
+      outcomeUnknown: false,
+      completedAt: input.now,
+      reservedMicros: 0,
+      error: input.error ?? null,
+    });
+  } else {
+    // Unknown: keep the reservation and the in-progress checkpoint until its lease ends.
+    tx.putCheckpoint({ ...checkpoint, outcomeUnknown: true, error: input.error ?? null });
+  }
+  return { ok: true, audit: appendAuditTx(tx, input.audit) };
+}
+
+export function decideApprovalTx(tx: StateTx, input: ApprovalVerdictInput): ApprovalRecord | undefined {
+  const approval = tx.getApproval(input.id);
+  if (!approval) return undefined;
+  if (approval.state !== 'pending') return approval;
+  const decided: ApprovalRecord = {
+    ...approval,
+    state: input.verdict,
+    decidedAt: input.now,
+    decidedBy: input.by,
+    reason: input.reason,
+  };
+  tx.putApproval(decided);
+  appendAuditTx(tx, input.audit(decided));
+  return decided;
+}
