@@ -94,8 +94,15 @@ export class VaultKeys {
   /** Derive a child key from a parent token; it may only narrow the parent's policy. */
   async derive(parentToken: string, options: DeriveOptions = {}): Promise<IssuedKey & { reused: boolean }> {
     const parent = await this.authenticate(parentToken);
-    if ('code' in parent)
+    if ('code' in parent) {
       throw new SpendguardError('key_invalid', `cannot derive from this key: ${parent.message}`);
+    }
+    // Authentication leaves revocation to the atomic begin; deriving is not a call, so read it here.
+    for (const id of parent.key.chain) {
+      if ((await this.#store.getKey(id))?.revokedAt !== null) {
+        throw new SpendguardError('key_invalid', `cannot derive from this key: ${id} is revoked`);
+      }
+    }
     const narrowing: Narrowing = {
       ...(options.caps && { caps: options.caps }),
       ...(options.operations && { operations: options.operations }),

@@ -1,3 +1,5 @@
+import { SpendguardError } from './errors.ts';
+
 /**
  * Whether a thrown vendor call surely failed (nothing happened at the vendor, the reservation
  * is released) or left the outcome unknown (it may have acted: the reservation is kept and the
@@ -18,6 +20,7 @@ const FAILED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUN
 
 /**
  * The default classification:
+ * - a SpendguardError (e.g. a missing credential) was raised before anything was sent: failed;
  * - an error carrying `spendguardOutcome: 'failed' | 'unknown'` says so itself;
  * - an HTTP status below 500 (except 408) was answered without acting: failed; 5xx and 408: unknown;
  * - connection refused or a name that does not resolve never reached the vendor: failed;
@@ -25,6 +28,8 @@ const FAILED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUN
  */
 export function classifyVendorError(error: unknown): VendorOutcome {
   if (error === null || typeof error !== 'object') return 'unknown';
+  // Our own errors (a missing credential, say) are raised before anything is sent.
+  if (error instanceof SpendguardError) return 'failed';
   const e = error as {
     spendguardOutcome?: unknown;
     status?: unknown;

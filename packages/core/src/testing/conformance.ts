@@ -1,0 +1,770 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ExecuteDecision } from '../decision.ts';
+import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
+import type { Caps, PolicyDocument, PolicyInput } from '../policy.ts';
+import type { AlertEvent, AuditRow, Store } from '../store.ts';
+import { VendorCallError } from '../vendor-errors.ts';
+import { FakeClock } from './fake-clock.ts';
+
+/** The non-vendor parts of a policy a test may set. */
+type PolicyOverrides = {
+  caps?: Caps;
+  rate?: { perMinute: number };
+  dedupWindow?: string;
+  keyTtl?: string;
+  approval?: { above?: number; operations?: string[] };
+  alerts?: number[];
+};
+
+/** Makes a fresh, empty store for one test. */
+export type StoreFactory = () => Promise<Store> | Store;
+
+export interface ConformanceOptions {
+  /**
+   * Tamper with the stored audit log, to show `verify` catches it: `edit` changes row `seq`
+   * in place, `delete` removes it. Backends that cannot be tampered with from a test omit it.
+   */
+  tamperAudit?: (store: Store, seq: number, how: 'edit' | 'delete') => Promise<void>;
+}
+
+const SECRET = 'sk_test_conformance_SECRET_51Hx9';
+const SECRET_ENV = 'SPENDGUARD_CONFORMANCE_STRIPE_SECRET';
+const HOUR = 3_600_000;
+
+function document(policy: PolicyOverrides = {}): PolicyDocument {
+  return {
+    policies: {
+      billing: {
+        stripe: {
+          allow: [
+            {
+              'POST /v1/charges': {
+                amount: { max: 100_000 },
+                currency: { in: ['usd', 'eur', 'gbp'] },
+                customer: { required: true },
+                'metadata.order_id': { prefix: 'ord_' },
+              },
+            },
+            'POST /v1/refunds',
+            'GET /v1/charges/*',
+          ],
+        },
+        twilio: { allow: ['POST /2010-04-01/Accounts/*/Messages.json'] },
+        fx: { eur: 1.1 },
+        ...policy,
+      } as unknown as PolicyInput,
+    },
+    credentials: { stripe: { env: SECRET_ENV } },
+  } as PolicyDocument;
+}
+
+/** A Stripe-like charge of `cents` US cents for `customer`. */
+function charge(
+  key: string,
+  cents: number,
+  extra: Partial<ExecuteRequest> & { order?: string } = {},
+): ExecuteRequest {
+  const { order, ...rest } = extra;
+  return {
+    key,
+    vendor: 'stripe',
+    method: 'POST',
+    path: '/v1/charges',
+    params: { amount: cents, currency: 'usd', customer: 'cus_1', metadata: { order_id: order ?? 'ord_1' } },
+    cost: { amount: cents / 100, currency: 'usd' },
+    ...rest,
+  };
+}
+
+function sms(key: string, to: string): ExecuteRequest {
+  return {
+    key,
+    vendor: 'twilio',
+    method: 'POST',
+    path: '/2010-04-01/Accounts/AC1/Messages.json',
+    params: { To: to, Body: 'hi' },
+    cost: { amount: 0.0079, currency: 'usd' },
+  };
+}
+
+/** A vendor function that counts its calls and answers like Stripe. */
+function fakeVendor(delayMs = 0) {
+  const vendor = {
+    calls: 0,
+    keys: [] as string[],
+    fn: async (ctx: { idempotencyKey: string }) => {
+      vendor.calls++;
+      vendor.keys.push(ctx.idempotencyKey);
+      if (delayMs) await sleep(delayMs);
+      return { id: `ch_${vendor.calls}`, object: 'charge' };
+    },
+  };
+  return vendor;
+}
+
+/**
+ * The store conformance suite: one table of behaviours every backend must pass, with a fake
+ * clock. Run it from a backend's test file: `describeStoreConformance('sqlite', () => new SqliteStore(…))`.
+ */
+export function describeStoreConformance(
+  name: string,
+  factory: StoreFactory,
+  options: ConformanceOptions = {},
+): void {
+  describe(`store conformance: ${name}`, () => {
+    const open: Guard[] = [];
+    afterEach(async () => {
+      delete process.env[SECRET_ENV];
+      await Promise.all(open.splice(0).map((g) => g.close().catch(() => {})));
+    });
+
+    async function setup(policy: PolicyOverrides = {}, guardOptions: Partial<GuardOptions> = {}) {
+      const clock = new FakeClock();
+      const alerts: AlertEvent[] = [];
+      const store = await factory();
+      const guard = createGuard({
+        policies: document(policy),
+        store,
+        now: clock.now,
+        onAlert: (a) => alerts.push(a),
+        ...guardOptions,
+      });
+      open.push(guard);
+      const root = await guard.keys.issueRoot({ policy: 'billing', name: 'billing-agent' });
+      return { clock, alerts, store, guard, root };
+    }
+
+    describe('checkpoints', () => {
+      it('executes once and replays a completed duplicate without calling the vendor', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor();
+        const first = await guard.execute(charge(root.token, 500), vendor.fn);
+        const second = await guard.execute(charge(root.token, 500), vendor.fn);
+        expect(first.decision).toBe('executed');
+        expect(second).toMatchObject({ decision: 'replayed', code: 'replayed' });
+        expect(vendor.calls).toBe(1);
+        if (first.decision !== 'executed' || second.decision !== 'replayed') throw new Error('unreachable');
+        expect(second.result).toEqual(first.result);
+        expect(second.idempotencyKey).toBe(first.idempotencyKey);
+      });
+
+      it('hashes canonical JSON: key order and number formatting do not matter', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor();
+        const a = charge(root.token, 5000);
+        const b: ExecuteRequest = {
+          ...a,
+          params: { metadata: { order_id: 'ord_1' }, customer: 'cus_1', currency: 'usd', amount: 5e3 },
+        };
+        await guard.execute(a, vendor.fn);
+        const again = await guard.execute(b, vendor.fn);
+        expect(again.decision).toBe('replayed');
+        expect(vendor.calls).toBe(1);
+        const different = await guard.execute(charge(root.token, 5001), vendor.fn);
+        expect(different.decision).toBe('executed');
+        expect(vendor.calls).toBe(2);
+      });
+
+      it('denies an explicit key reused with different params, without calling the vendor', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor();
+        await guard.execute(charge(root.token, 500, { idempotencyKey: 'order-42' }), vendor.fn);
+        const reuse = await guard.execute(charge(root.token, 900, { idempotencyKey: 'order-42' }), vendor.fn);
+        expect(reuse).toMatchObject({ decision: 'denied', code: 'idempotency_mismatch' });
+        expect(vendor.calls).toBe(1);
+      });
+
+      it('deduplicates across runs of one root key by default, and per run with scope "run"', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor();
+        const runA = await guard.keys.derive(root.token, { runId: 'a' });
+        const runB = await guard.keys.derive(root.token, { runId: 'b' });
+        await guard.execute(charge(runA.token, 500), vendor.fn);
+        expect((await guard.execute(charge(runB.token, 500), vendor.fn)).decision).toBe('replayed');
+        await guard.execute(charge(runA.token, 700, { scope: 'run' }), vendor.fn);
+        expect((await guard.execute(charge(runB.token, 700, { scope: 'run' }), vendor.fn)).decision).toBe(
+          'executed',
+        );
+        expect(vendor.calls).toBe(3);
+      });
+
+      it('runs the vendor once for 50 concurrent identical calls and gives all 50 its result', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor(20);
+        const decisions = await Promise.all(
+          Array.from({ length: 50 }, () => guard.execute(charge(root.token, 1234), vendor.fn)),
+        );
+        expect(vendor.calls).toBe(1);
+        const results = decisions.map((d) => ('result' in d ? d.result : undefined));
+        expect(results).toEqual(Array.from({ length: 50 }, () => ({ id: 'ch_1', object: 'charge' })));
+        expect(decisions.filter((d) => d.decision === 'executed')).toHaveLength(1);
+        expect(decisions.filter((d) => d.code === 'replayed_after_wait').length).toBeGreaterThan(0);
+      });
+
+      it('gives concurrent duplicates the failure of the call they waited for', async () => {
+        const { guard, root } = await setup();
+        let calls = 0;
+        const declined = async () => {
+          calls++;
+          await sleep(20);
+          throw new VendorCallError('Your card was declined.', { outcome: 'failed', status: 402 });
+        };
+        const decisions = await Promise.all(
+          Array.from({ length: 5 }, () => guard.execute(charge(root.token, 300), declined)),
+        );
+        expect(calls).toBe(1);
+        expect(decisions.every((d) => d.decision === 'failed' && d.code === 'vendor_error')).toBe(true);
+      });
+
+      it('waits for an in-flight duplicate only as long as allowed, then denies in_flight', async () => {
+        const { guard, root } = await setup({}, { waitTimeoutMs: 30 });
+        const slow = fakeVendor(300);
+        const first = guard.execute(charge(root.token, 100), slow.fn);
+        await sleep(10);
+        const second = await guard.execute(charge(root.token, 100), slow.fn);
+        expect(second).toMatchObject({ decision: 'denied', code: 'in_flight' });
+        expect((await first).decision).toBe('executed');
+        expect(slow.calls).toBe(1);
+      });
+
+      it('runs the call again after the dedup window, under a new vendor idempotency key', async () => {
+        const { guard, root, clock } = await setup({ dedupWindow: '1h' });
+        const vendor = fakeVendor();
+        await guard.execute(charge(root.token, 500), vendor.fn);
+        clock.advance(HOUR - 1);
+        expect((await guard.execute(charge(root.token, 500), vendor.fn)).decision).toBe('replayed');
+        clock.advance(2);
+        expect((await guard.execute(charge(root.token, 500), vendor.fn)).decision).toBe('executed');
+        expect(vendor.calls).toBe(2);
+        expect(vendor.keys[0]).not.toBe(vendor.keys[1]);
+      });
+    });
+
+    describe('vendor failures', () => {
+      it('releases the reservation when the call surely failed, and a retry runs again', async () => {
+        const { guard, root } = await setup({ caps: { perKey: 10 } });
+        const failing = async () => {
+          throw new VendorCallError('invalid request', { outcome: 'failed', status: 400 });
+        };
+        const failed = await guard.execute(charge(root.token, 800), failing);
+        expect(failed).toMatchObject({ decision: 'failed', code: 'vendor_error', error: { status: 400 } });
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(0);
+        const vendor = fakeVendor();
+        const retry = await guard.execute(charge(root.token, 800), vendor.fn);
+        expect(retry.decision).toBe('executed');
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(8);
+      });
+
+      it('keeps the reservation and the checkpoint when the outcome is unknown; after the lease, re-sends with the same vendor key', async () => {
+        const { guard, root, clock } = await setup(
+          { caps: { perKey: 10 } },
+          { leaseMs: 30_000, waitTimeoutMs: 20 },
+        );
+        const keys: string[] = [];
+        const timeout = async (ctx: { idempotencyKey: string }) => {
+          keys.push(ctx.idempotencyKey);
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        };
+        const first = await guard.execute(charge(root.token, 600), timeout);
+        expect(first).toMatchObject({ decision: 'failed', code: 'outcome_unknown' });
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(6);
+        // Before the lease ends the call is still in flight for everyone else.
+        const early = await guard.execute(charge(root.token, 600), timeout);
+        expect(early).toMatchObject({ decision: 'denied', code: 'in_flight' });
+        // A second charge cannot use the reserved money meanwhile.
+        expect((await guard.execute(charge(root.token, 500, { order: 'ord_2' }), timeout)).code).toBe(
+          'cap_exceeded',
+        );
+        clock.advance(30_001);
+        const vendor = fakeVendor();
+        const retry = await guard.execute(charge(root.token, 600), async (ctx) => {
+          keys.push(ctx.idempotencyKey);
+          expect(ctx.resumed).toBe(true);
+          return vendor.fn(ctx);
+        });
+        expect(retry.decision).toBe('executed');
+        expect(new Set(keys).size).toBe(1);
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(6);
+      });
+
+      it('denies outcome_unknown after the lease for a vendor with no idempotency key', async () => {
+        const { guard, root, clock } = await setup({}, { leaseMs: 1000 });
+        let calls = 0;
+        const reset = async () => {
+          calls++;
+          throw Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' });
+        };
+        expect((await guard.execute(sms(root.token, '+15550001'), reset)).code).toBe('outcome_unknown');
+        clock.advance(1001);
+        const retry = await guard.execute(sms(root.token, '+15550001'), reset);
+        expect(retry).toMatchObject({ decision: 'denied', code: 'outcome_unknown' });
+        expect(calls).toBe(1);
+      });
+
+      it('ignores the settlement of a stale attempt whose lease was taken over', async () => {
+        const { guard, root, clock } = await setup({ caps: { perKey: 100 } }, { leaseMs: 1000 });
+        let release: () => void = () => {};
+        const stale = guard.execute(charge(root.token, 1000), async () => {
+          await new Promise<void>((r) => {
+            release = r;
+          });
+          return { id: 'ch_stale', amount: 1000 };
+        });
+        await sleep(5);
+        clock.advance(1001);
+        const takeover = await guard.execute(
+          charge(root.token, 1000),
+          async () => ({ id: 'ch_new', amount: 1000 }),
+          {
+            settle: () => ({ cost: { amount: 9, currency: 'usd' } }),
+          },
+        );
+        expect(takeover.decision).toBe('executed');
+        release();
+        await stale;
+        const replay = await guard.execute(charge(root.token, 1000), fakeVendor().fn);
+        expect(replay).toMatchObject({ decision: 'replayed', result: { id: 'ch_new' } });
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(9);
+      });
+
+      it('settles to the actual cost read from the result', async () => {
+        const { guard, root } = await setup({ caps: { perKey: 100 } });
+        const d = await guard.execute(charge(root.token, 2000), async () => ({ amount_captured: 1500 }), {
+          settle: (r) => ({
+            cost: { amount: r.amount_captured / 100, currency: 'usd' },
+            upstreamStatus: 200,
+            upstreamObjectId: 'ch_9',
+          }),
+        });
+        expect(d).toMatchObject({ decision: 'executed', actualCostUsd: 15, estimatedCostUsd: 20 });
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(15);
+        const row = (await guard.audit.list()).at(-1);
+        expect(row).toMatchObject({ actualCostUsd: 15, upstreamStatus: 200, upstreamObjectId: 'ch_9' });
+      });
+    });
+
+    describe('caps', () => {
+      it('admits exactly 37 of 200 concurrent calls racing for a cap, to the cent', async () => {
+        const { guard, root } = await setup({ caps: { perKey: 88 } });
+        const vendor = fakeVendor(1);
+        // $2.35 each: 37 calls are $86.95, a 38th would be $89.30 > $88.
+        const decisions = await Promise.all(
+          Array.from({ length: 200 }, (_, i) =>
+            guard.execute(charge(root.token, 235, { order: `ord_${i}` }), vendor.fn),
+          ),
+        );
+        expect(decisions.filter((d) => d.decision === 'executed')).toHaveLength(37);
+        expect(decisions.filter((d) => d.code === 'cap_exceeded')).toHaveLength(163);
+        expect(vendor.calls).toBe(37);
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(86.95);
+      });
+
+      it('denies a call above the per-call cap before anything is reserved', async () => {
+        const { guard, root } = await setup({ caps: { perCall: 50 } });
+        const vendor = fakeVendor();
+        expect((await guard.execute(charge(root.token, 5001), vendor.fn)).code).toBe('cap_exceeded');
+        expect((await guard.execute(charge(root.token, 5000), vendor.fn)).decision).toBe('executed');
+        expect(vendor.calls).toBe(1);
+      });
+
+      it('caps each run, and counts every run against the root key too', async () => {
+        const { guard, root } = await setup({ caps: { perRun: 10, perDay: 25 } });
+        const vendor = fakeVendor();
+        let n = 0;
+        const spendRun = async (runId: string, amounts: number[]) => {
+          const run = await guard.keys.derive(root.token, { runId });
+          const out: ExecuteDecision<unknown>[] = [];
+          for (const cents of amounts)
+            out.push(await guard.execute(charge(run.token, cents, { order: `ord_${n++}` }), vendor.fn));
+          return out;
+        };
+        const r1 = await spendRun('r1', [400, 400, 400]);
+        expect(r1.map((d) => d.decision)).toEqual(['executed', 'executed', 'denied']);
+        expect(r1[2]?.message).toContain('run cap');
+        await spendRun('r2', [400, 400]);
+        // The root's day: 8 + 8 + 5 = 21, then 26 > 25 while this run is only at 10.
+        const r3 = await spendRun('r3', [500, 500]);
+        expect(r3.map((d) => d.decision)).toEqual(['executed', 'denied']);
+        expect(r3[1]?.message).toContain('daily cap');
+        expect((await guard.spend(root.id)).dayUsd).toBe(21);
+        expect(vendor.calls).toBe(5);
+      });
+
+      it('re-derives the same run key for the same run id, keeping its spend', async () => {
+        const { guard, root } = await setup({ caps: { perRun: 10 } });
+        const vendor = fakeVendor();
+        const a = await guard.keys.derive(root.token, { runId: 'same' });
+        const b = await guard.keys.derive(root.token, { runId: 'same' });
+        expect(b).toMatchObject({ id: a.id, reused: true });
+        expect(b.token).not.toBe(a.token);
+        await guard.execute(charge(a.token, 800, { order: 'ord_a' }), vendor.fn);
+        expect((await guard.execute(charge(b.token, 800, { order: 'ord_b' }), vendor.fn)).code).toBe(
+          'cap_exceeded',
+        );
+      });
+
+      it('resets hourly and daily windows as the clock moves on, but not the lifetime cap', async () => {
+        const { guard, root, clock } = await setup({ caps: { perHour: 10, perDay: 15, perKey: 20 } });
+        const vendor = fakeVendor();
+        let n = 0;
+        const pay = (cents: number) =>
+          guard.execute(charge(root.token, cents, { order: `ord_${n++}` }), vendor.fn);
+        expect((await pay(1000)).decision).toBe('executed');
+        expect((await pay(100)).code).toBe('cap_exceeded'); // hour is full
+        clock.advance(HOUR);
+        expect((await pay(500)).decision).toBe('executed');
+        expect((await pay(100)).code).toBe('cap_exceeded'); // day is full (15)
+        clock.set('2026-11-25T00:00:00.000Z');
+        expect((await pay(500)).decision).toBe('executed');
+        expect((await pay(100)).code).toBe('cap_exceeded'); // lifetime is full (20)
+      });
+
+      it('prices other currencies with the FX table and denies a currency with no rate', async () => {
+        const { guard, root } = await setup({ caps: { perKey: 100 } });
+        const vendor = fakeVendor();
+        const eur = await guard.execute(
+          {
+            ...charge(root.token, 1000),
+            params: { ...charge(root.token, 1000).params, currency: 'eur' },
+            cost: { amount: 10, currency: 'EUR' },
+          },
+          vendor.fn,
+        );
+        expect(eur).toMatchObject({ decision: 'executed', estimatedCostUsd: 11 });
+        const gbp = await guard.execute(
+          {
+            ...charge(root.token, 1000),
+            params: { ...charge(root.token, 1000).params, currency: 'gbp' },
+            cost: { amount: 10, currency: 'gbp' },
+          },
+          vendor.fn,
+        );
+        expect(gbp).toMatchObject({ decision: 'denied', code: 'currency_not_priced' });
+        expect(vendor.calls).toBe(1);
+      });
+    });
+
+    describe('rate limit', () => {
+      it('allows perMinute calls a minute, not counting replays', async () => {
+        const { guard, root, clock } = await setup({ rate: { perMinute: 3 } });
+        const vendor = fakeVendor();
+        const pay = (i: number) => guard.execute(charge(root.token, 100, { order: `ord_${i}` }), vendor.fn);
+        for (const i of [1, 2, 3]) expect((await pay(i)).decision).toBe('executed');
+        expect((await pay(1)).decision).toBe('replayed');
+        expect((await pay(4)).code).toBe('rate_limited');
+        clock.advance(60_000);
+        expect((await pay(4)).decision).toBe('executed');
+        expect(vendor.calls).toBe(4);
+      });
+    });
+
+    describe('vault keys', () => {
+      it('denies unknown, malformed, forged, revoked and expired keys', async () => {
+        const { guard, root, clock } = await setup({ keyTtl: '1h' });
+        const vendor = fakeVendor();
+        expect((await guard.execute(charge('not-a-key', 100), vendor.fn)).code).toBe('key_unknown');
+        const forged = root.token.slice(0, -1) + (root.token.endsWith('0') ? '1' : '0');
+        expect((await guard.execute(charge(forged, 100), vendor.fn)).code).toBe('key_unknown');
+        const other = await guard.keys.issueRoot({ policy: 'billing' });
+        await guard.keys.revoke(other.id);
+        expect((await guard.execute(charge(other.token, 100), vendor.fn)).code).toBe('key_revoked');
+        clock.advance(HOUR);
+        expect((await guard.execute(charge(root.token, 100), vendor.fn)).code).toBe('key_expired');
+        expect(vendor.calls).toBe(0);
+      });
+
+      it('revoking a root key revokes every key derived from it, at once', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor();
+        const run = await guard.keys.derive(root.token, { runId: 'r' });
+        const child = await guard.keys.derive(run.token, { name: 'sub-agent' });
+        expect((await guard.execute(charge(child.token, 100), vendor.fn)).decision).toBe('executed');
+        await guard.keys.revoke(root.id);
+        for (const token of [root.token, run.token, child.token]) {
+          expect((await guard.execute(charge(token, 200), vendor.fn)).code).toBe('key_revoked');
+        }
+        await expect(guard.keys.derive(root.token, { runId: 'later' })).rejects.toMatchObject({
+          code: 'key_invalid',
+        });
+        expect(vendor.calls).toBe(1);
+      });
+
+      it('lets a derived key only narrow its parent', async () => {
+        const { guard, root } = await setup({ caps: { perRun: 20 } });
+        await expect(guard.keys.derive(root.token, { caps: { perRun: 21 } })).rejects.toMatchObject({
+          code: 'narrowing_violation',
+        });
+        await expect(
+          guard.keys.derive(root.token, { operations: ['stripe:POST /v1/payouts'] }),
+        ).rejects.toMatchObject({
+          code: 'narrowing_violation',
+        });
+        const refundsOnly = await guard.keys.derive(root.token, {
+          operations: ['stripe:POST /v1/refunds'],
+          caps: { perRun: 5 },
+        });
+        const vendor = fakeVendor();
+        expect((await guard.execute(charge(refundsOnly.token, 100), vendor.fn)).code).toBe(
+          'operation_not_allowed',
+        );
+        const refund = (cents: number) =>
+          guard.execute(
+            {
+              key: refundsOnly.token,
+              vendor: 'stripe',
+              method: 'POST',
+              path: '/v1/refunds',
+              params: { amount: cents },
+              cost: { amount: cents / 100, currency: 'usd' },
+            },
+            vendor.fn,
+          );
+        expect((await refund(400)).decision).toBe('executed');
+        expect((await refund(200)).code).toBe('cap_exceeded');
+      });
+
+      it('caps a derived key expiry at its parent expiry', async () => {
+        const { guard, root, clock } = await setup({ keyTtl: '1h' });
+        const run = await guard.keys.derive(root.token, { ttl: '2h' });
+        expect(run.expiresAt).toBe(clock.now() + HOUR);
+      });
+    });
+
+    describe('policy', () => {
+      it('denies operations that are not allowed and params that break a rule, without calling the vendor', async () => {
+        const { guard, root } = await setup();
+        const vendor = fakeVendor();
+        const base = charge(root.token, 100);
+        const cases: [ExecuteRequest, string, RegExp][] = [
+          [{ ...base, path: '/v1/payouts' }, 'operation_not_allowed', /POST \/v1\/payouts is not allowed/],
+          [{ ...base, method: 'DELETE', path: '/v1/charges/ch_1' }, 'operation_not_allowed', /DELETE/],
+          [charge(root.token, 100_001), 'param_not_allowed', /amount 100001 is above the maximum 100000/],
+          [
+            { ...base, params: { ...base.params, currency: 'jpy' } },
+            'param_not_allowed',
+            /currency "jpy" is not one of/,
+          ],
+          [
+            { ...base, params: { ...base.params, customer: undefined } },
+            'param_not_allowed',
+            /customer is required/,
+          ],
+          [
+            charge(root.token, 100, { order: 'x_1' }),
+            'param_not_allowed',
+            /metadata\.order_id "x_1" does not start with "ord_"/,
+          ],
+          [{ ...base, params: { ...base.params, amount: 'lots' } }, 'param_not_allowed', /must be a number/],
+        ];
+        for (const [request, code, message] of cases) {
+          const d = await guard.execute(request, vendor.fn);
+          expect(d.code).toBe(code);
+          expect(d.message).toMatch(message);
+        }
+        expect(
+          (
+            await guard.execute(
+              { ...base, method: 'GET', path: '/v1/charges/ch_1', cost: undefined },
+              vendor.fn,
+            )
+          ).decision,
+        ).toBe('executed');
+        expect(vendor.calls).toBe(1);
+      });
+    });
+
+    describe('approvals', () => {
+      it('asks for approval above the threshold, reserves and calls nothing, and proceeds once approved', async () => {
+        const { guard, root } = await setup({ approval: { above: 100 }, caps: { perKey: 1000 } });
+        const vendor = fakeVendor();
+        const asked = await guard.execute(charge(root.token, 20_000), vendor.fn);
+        expect(asked).toMatchObject({ decision: 'needs_approval', code: 'approval_required' });
+        if (asked.decision !== 'needs_approval') throw new Error('unreachable');
+        expect(vendor.calls).toBe(0);
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(0);
+        expect((await guard.execute(charge(root.token, 20_000), vendor.fn)).decision).toBe('needs_approval');
+        expect((await guard.execute(charge(root.token, 5000), vendor.fn)).decision).toBe('executed'); // below: no approval
+        await guard.approvals.approve(asked.approvalId, { by: 'ops@example.com' });
+        const retried = await guard.execute(charge(root.token, 20_000), vendor.fn);
+        expect(retried.decision).toBe('executed');
+        expect(vendor.calls).toBe(2);
+        const rows = await guard.audit.list();
+        expect(rows.find((r) => r.code === 'approval_granted')?.message).toContain('ops@example.com');
+      });
+
+      it('denies the retried call once a human says no', async () => {
+        const { guard, root } = await setup({ approval: { operations: ['stripe:POST /v1/refunds'] } });
+        const vendor = fakeVendor();
+        const refund: ExecuteRequest = {
+          key: root.token,
+          vendor: 'stripe',
+          method: 'POST',
+          path: '/v1/refunds',
+          params: { charge: 'ch_1' },
+          cost: { amount: 1, currency: 'usd' },
+        };
+        const asked = await guard.execute(refund, vendor.fn);
+        if (asked.decision !== 'needs_approval')
+          throw new Error(`expected needs_approval, got ${asked.decision}`);
+        expect((await guard.execute(charge(root.token, 100), vendor.fn)).decision).toBe('executed'); // other op: no approval
+        const denied = await guard.approvals.deny(asked.approvalId, { reason: 'not a real customer' });
+        expect(denied.state).toBe('denied');
+        expect(await guard.execute(refund, vendor.fn)).toMatchObject({
+          decision: 'denied',
+          code: 'approval_denied',
+        });
+        await expect(guard.approvals.approve('apr_nope')).rejects.toMatchObject({ code: 'approval_unknown' });
+        expect(vendor.calls).toBe(1);
+      });
+    });
+
+    describe('alerts', () => {
+      it('fires each threshold once per window, before the vendor is called', async () => {
+        const { guard, root, alerts, clock } = await setup({ caps: { perDay: 10 }, alerts: [50, 80, 100] });
+        const seen: string[] = [];
+        let n = 0;
+        const pay = (cents: number) =>
+          guard.execute(charge(root.token, cents, { order: `ord_${n++}` }), async () => {
+            seen.push(`call@${alerts.length}`);
+            return { ok: true };
+          });
+        await pay(400); // 40 %
+        expect(alerts).toHaveLength(0);
+        await pay(500); // 90 %: crosses 50 and 80 before this call
+        expect(alerts.map((a) => a.thresholdPercent)).toEqual([50, 80]);
+        expect(seen).toEqual(['call@0', 'call@2']);
+        await pay(50); // 95 %
+        await pay(50); // 100 %
+        expect(alerts.map((a) => a.thresholdPercent)).toEqual([50, 80, 100]);
+        expect(alerts[2]).toMatchObject({ window: 'daily', capUsd: 10, usedUsd: 10, keyId: root.id });
+        clock.set('2026-11-25T09:00:00.000Z');
+        await pay(600);
+        expect(alerts.map((a) => a.thresholdPercent)).toEqual([50, 80, 100, 50]);
+      });
+    });
+
+    describe('audit log', () => {
+      it('writes one row per decision with attribution, cost and upstream fields, chained by hash', async () => {
+        const { guard, root } = await setup({ caps: { perKey: 6 } });
+        const run = await guard.keys.derive(root.token, { runId: 'run-7' });
+        const vendor = fakeVendor();
+        const attributed = {
+          runId: 'run-7',
+          agentId: 'billing-agent',
+          toolCallId: 'call_1',
+          traceId: 'trace-1',
+        };
+        await guard.execute(charge(run.token, 500, attributed), vendor.fn, {
+          settle: () => ({ upstreamStatus: 200, upstreamObjectId: 'ch_1' }),
+        });
+        await guard.execute(charge(run.token, 500, attributed), vendor.fn);
+        await guard.execute(charge(run.token, 500, { ...attributed, order: 'ord_2' }), vendor.fn);
+        const rows = await guard.audit.list();
+        expect(rows.map((r) => [r.decision, r.code])).toEqual([
+          ['executed', 'executed'],
+          ['replayed', 'replayed'],
+          ['denied', 'cap_exceeded'],
+        ]);
+        expect(rows[0]).toMatchObject({
+          seq: 1,
+          keyId: run.id,
+          rootKeyId: root.id,
+          runId: 'run-7',
+          agentId: 'billing-agent',
+          toolCallId: 'call_1',
+          traceId: 'trace-1',
+          vendor: 'stripe',
+          operation: 'POST /v1/charges',
+          estimatedCostUsd: 5,
+          actualCostUsd: 5,
+          amount: 5,
+          currency: 'usd',
+          upstreamStatus: 200,
+          upstreamObjectId: 'ch_1',
+        });
+        expect(rows[0]?.idempotencyKey).toMatch(/^[0-9a-f]{64}$/);
+        expect(typeof rows[0]?.latencyMs).toBe('number');
+        expect(typeof rows[0]?.time).toBe('number');
+        expect(rows[1]?.prevHash).toBe(rows[0]?.hash);
+        expect(await guard.audit.verify()).toEqual({ ok: true, rows: 3 });
+      });
+
+      if (options.tamperAudit) {
+        const tamper = options.tamperAudit;
+        it.each(['edit', 'delete'] as const)('verify names the first %sed row', async (how) => {
+          const { guard, root, store } = await setup();
+          const vendor = fakeVendor();
+          for (let i = 0; i < 5; i++) await guard.execute(charge(root.token, 100 + i), vendor.fn);
+          await tamper(store, 3, how);
+          const verdict = await guard.audit.verify();
+          expect(verdict).toMatchObject({
+            ok: false,
+            seq: 3,
+            problem: how === 'edit' ? 'edited' : 'missing',
+          });
+        });
+      }
+    });
+
+    describe('secrets', () => {
+      it('never puts the vendor secret or a vault token in a decision, an error or an audit row', async () => {
+        const { guard, root, store } = await setup({ caps: { perKey: 1000 } });
+        process.env[SECRET_ENV] = SECRET;
+        const run = await guard.keys.derive(root.token, { runId: 'leak' });
+        const outputs: unknown[] = [];
+        // A careless vendor function echoes the secret in its result and in its errors.
+        outputs.push(
+          await guard.execute(charge(run.token, 100), async (ctx) => ({ auth: `Bearer ${ctx.credential}` })),
+        );
+        outputs.push(
+          await guard.execute(charge(run.token, 200), async (ctx) => {
+            throw new VendorCallError(`401: invalid key ${ctx.credential}`, {
+              outcome: 'failed',
+              status: 401,
+            });
+          }),
+        );
+        outputs.push(
+          await guard.execute(charge(run.token, 300), async (ctx) => {
+            throw new Error(`connection reset while sending ${ctx.credential}`);
+          }),
+        );
+        outputs.push(await guard.execute(charge(run.token, 100), async () => ({})));
+        outputs.push(await guard.execute(charge(run.token, 100_001), async () => ({})));
+        delete process.env[SECRET_ENV];
+        const missing = await guard.execute(charge(run.token, 400), async (ctx) => ({
+          auth: ctx.credential,
+        }));
+        expect(missing).toMatchObject({ decision: 'failed', code: 'vendor_error' });
+        outputs.push(missing);
+        outputs.push(await guard.keys.derive(`${run.token.slice(0, -1)}x`).catch((error: unknown) => error));
+        const rows = await guard.audit.list();
+        await store.close();
+        outputs.push(await guard.execute(charge(run.token, 500), async (ctx) => ({ auth: ctx.credential })));
+        const dump = JSON.stringify([outputs, rows], (_k, v) =>
+          v instanceof Error ? { message: v.message, stack: v.stack, cause: String(v.cause) } : v,
+        );
+        expect(outputs).toHaveLength(8);
+        expect(rows.length).toBeGreaterThanOrEqual(6);
+        expect(dump).not.toContain(SECRET);
+        expect(dump).not.toContain(root.token);
+        expect(dump).not.toContain(run.token);
+        expect(dump).toContain('[redacted]');
+        expect(dump).toContain(`environment variable ${SECRET_ENV} is not set`);
+      });
+    });
+
+    describe('store failures', () => {
+      it('fails closed when the store is unavailable: the vendor is not called', async () => {
+        const { guard, root, store } = await setup();
+        const vendor = fakeVendor();
+        await guard.execute(charge(root.token, 100), vendor.fn);
+        await store.close();
+        const d = await guard.execute(charge(root.token, 200), vendor.fn);
+        expect(d).toMatchObject({ decision: 'denied', code: 'store_unavailable' });
+        expect(vendor.calls).toBe(1);
+      });
+    });
+  });
+}
