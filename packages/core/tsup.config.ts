@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   target: 'node22',
   external: ['vitest'],
+  // node:sqlite exists only under its node: name.
+  removeNodeProtocol: false,
 });

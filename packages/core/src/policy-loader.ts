@@ -70,6 +70,9 @@ function formatPath(path: readonly PropertyKey[]): string {
 function describe(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys')
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_key') {
+    return issue.issues[0]?.message ?? issue.message;
+  }
   if (issue.code === 'invalid_union' && issue.path.length > 0) {
     // zod reports every branch; the first branch's first problem is the useful sentence.
     const first = issue.errors[0]?.[0];

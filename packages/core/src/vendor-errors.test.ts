@@ -1,0 +1,23 @@
+import { expect, it } from 'vitest';
+import { SpendguardError } from './errors.ts';
+import { classifyVendorError, VendorCallError } from './vendor-errors.ts';
+
+it.each([
+  ['an explicit outcome', new VendorCallError('x', { outcome: 'failed' }), 'failed'],
+  ['a 402 card decline', Object.assign(new Error('declined'), { statusCode: 402 }), 'failed'],
+  ['a 429', Object.assign(new Error('slow down'), { status: 429 }), 'failed'],
+  ['a 500', Object.assign(new Error('api_error'), { status: 500 }), 'unknown'],
+  ['a 408', Object.assign(new Error('timeout'), { status: 408 }), 'unknown'],
+  ['a reset after sending', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'unknown'],
+  ['a refused connection', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'failed'],
+  [
+    'fetch failed, caused by a timeout',
+    new TypeError('fetch failed', { cause: { code: 'UND_ERR_HEADERS_TIMEOUT' } }),
+    'unknown',
+  ],
+  ['a missing credential', new SpendguardError('credential_missing', 'no key'), 'failed'],
+  ['anything else', new Error('boom'), 'unknown'],
+  ['a thrown string', 'boom', 'unknown'],
+] as const)('classifies %s', (_name, error, outcome) => {
+  expect(classifyVendorError(error)).toBe(outcome);
+});

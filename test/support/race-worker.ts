@@ -1,0 +1,76 @@
+/**
+ * One OS process of a cross-process race. It opens the shared store, says `ready`, waits for
+ * `go` on stdin so that every worker starts at once, fires its calls concurrently, and prints
+ * one JSON line with what happened.
+ */
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createGuard,
+  type ExecuteRequest,
+  type PolicyDocument,
+  SqliteStore,
+  type Store,
+} from '@spendguard/core';
+
+export interface WorkerConfig {
+  store: { kind: 'sqlite'; file: string };
+  policies: PolicyDocument;
+  token: string;
+  /** `distinct`: every call has its own params. `identical`: every call is the same charge. */
+  mode: 'distinct' | 'identical';
+  calls: number;
+  cents: number;
+  worker: number;
+  vendorDelayMs: number;
+}
+
+export interface WorkerReport {
+  worker: number;
+  vendorCalls: number;
+  decisions: Record<string, number>;
+  resultIds: string[];
+}
+
+function openStore(spec: WorkerConfig['store']): Store {
+  return new SqliteStore({ file: spec.file });
+}
+
+const config = JSON.parse(process.argv[2] as string) as WorkerConfig;
+const guard = createGuard({ policies: config.policies, store: openStore(config.store) });
+let vendorCalls = 0;
+
+const request = (i: number): ExecuteRequest => ({
+  key: config.token,
+  vendor: 'stripe',
+  method: 'POST',
+  path: '/v1/charges',
+  params: {
+    amount: config.cents,
+    currency: 'usd',
+    order: config.mode === 'identical' ? 'same' : `w${config.worker}-${i}`,
+  },
+  cost: { amount: config.cents / 100, currency: 'usd' },
+});
+
+process.stdout.write('ready\n');
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) if (line === 'go') break;
+lines.close();
+
+const decisions = await Promise.all(
+  Array.from({ length: config.calls }, (_, i) =>
+    guard.execute(request(i), async () => {
+      vendorCalls++;
+      await sleep(config.vendorDelayMs);
+      return { id: `ch_w${config.worker}_${vendorCalls}` };
+    }),
+  ),
+);
+const report: WorkerReport = { worker: config.worker, vendorCalls, decisions: {}, resultIds: [] };
+for (const d of decisions) {
+  report.decisions[d.code] = (report.decisions[d.code] ?? 0) + 1;
+  if ('result' in d) report.resultIds.push((d.result as { id: string }).id);
+}
+await guard.close();
+process.stdout.write(`${JSON.stringify(report)}\n`);
