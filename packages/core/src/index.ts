@@ -21,9 +21,11 @@ export {
   type ParamRule,
   type PolicyDocument,
   type PolicyInput,
+  type PolicySettings,
   policyDocumentSchema,
   type ResolvedPolicy,
   resolvePolicy,
+  type VendorSection,
 } from './policy.ts';
 export { checkOperation, type PolicyVerdict } from './policy-check.ts';
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';

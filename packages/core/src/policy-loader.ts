@@ -45,7 +45,7 @@ export function parsePolicyText(text: string, file?: string): PolicyDocument {
       }),
     );
   }
-  return result.data;
+  return result.data as PolicyDocument;
 }
 
 /** Validate a policy document given as a value (already parsed). */
@@ -57,7 +57,7 @@ export function parsePolicyDocument(value: unknown, source?: string): PolicyDocu
       result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describe(issue) })),
     );
   }
-  return result.data;
+  return result.data as PolicyDocument;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

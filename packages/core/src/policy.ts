@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.ts';
+import { type Duration, parseDuration } from './duration.ts';
 import { SpendguardError } from './errors.ts';
 
 /**
@@ -91,10 +91,39 @@ export const policyDocumentSchema = z.strictObject({
   credentials: z.record(z.string().min(1), credentialSourceSchema).optional(),
 });
 
-export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
-export type PolicyInput = z.input<typeof policySchema>;
 export type ParamRule = z.infer<typeof paramRuleSchema>;
 export type Caps = z.infer<typeof capsSchema>;
+export type VendorSection = z.infer<typeof vendorSectionSchema>;
+
+/** The parts of a policy that are not vendor sections. */
+export interface PolicySettings {
+  /** USD caps: per call, per run (each derived run key), per key lifetime, per UTC hour, per UTC day. */
+  caps?: Caps;
+  rate?: { perMinute: number };
+  /** How long a completed call is replayed instead of re-run. Default: `24h`. */
+  dedupWindow?: Duration;
+  /** Default time to live of keys issued under this policy. Default: none. */
+  keyTtl?: Duration;
+  /** A human's yes first: for these operation ids, above this USD amount, or both. */
+  approval?: { above?: number; operations?: string[] };
+  /** Alert thresholds in percent of each capped window. */
+  alerts?: number[];
+  /** USD per unit of each currency (lowercase code); `usd` is 1. */
+  fx?: Record<string, number>;
+}
+
+/** One policy: its settings, and any other key is a vendor name with its allow list. */
+export type PolicyInput = PolicySettings & {
+  [vendor: string]: VendorSection | PolicySettings[keyof PolicySettings];
+};
+
+/** A policy document (`spendguard.yaml`), as written. */
+export interface PolicyDocument {
+  version?: 1;
+  policies: Record<string, PolicyInput>;
+  credentials?: Record<string, CredentialSource>;
+}
+
 export type CredentialSource = z.infer<typeof credentialSourceSchema>;
 
 /** One allowed operation, resolved: `id` is `vendor:METHOD /path/pattern`. */
@@ -136,13 +165,13 @@ export function pathPattern(path: string): RegExp {
 }
 
 /** Turn one validated policy of a document into the engine's form. */
-export function resolvePolicy(name: string, input: z.infer<typeof policySchema>): ResolvedPolicy {
+export function resolvePolicy(name: string, input: PolicyInput): ResolvedPolicy {
   const rules: OperationRule[] = [];
   const prices: Record<string, Record<string, number>> = {};
   for (const [key, value] of Object.entries(input)) {
     if (RESERVED.has(key)) continue;
     const vendor = key;
-    const section = value as z.infer<typeof vendorSectionSchema>;
+    const section = value as VendorSection;
     if (section.prices) prices[vendor] = { ...section.prices };
     for (const entry of section.allow) {
       const [operation, params] =

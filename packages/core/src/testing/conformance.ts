@@ -2,20 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecuteDecision } from '../decision.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
-import type { Caps, PolicyDocument, PolicyInput } from '../policy.ts';
+import type { PolicyDocument, PolicySettings } from '../policy.ts';
 import type { AlertEvent, AuditRow, Store } from '../store.ts';
 import { VendorCallError } from '../vendor-errors.ts';
 import { FakeClock } from './fake-clock.ts';
-
-/** The non-vendor parts of a policy a test may set. */
-type PolicyOverrides = {
-  caps?: Caps;
-  rate?: { perMinute: number };
-  dedupWindow?: string;
-  keyTtl?: string;
-  approval?: { above?: number; operations?: string[] };
-  alerts?: number[];
-};
 
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store> | Store;
@@ -32,7 +22,7 @@ const SECRET = 'sk_test_conformance_SECRET_51Hx9';
 const SECRET_ENV = 'SPENDGUARD_CONFORMANCE_STRIPE_SECRET';
 const HOUR = 3_600_000;
 
-function document(policy: PolicyOverrides = {}): PolicyDocument {
+function document(policy: PolicySettings = {}): PolicyDocument {
   return {
     policies: {
       billing: {
@@ -53,10 +43,10 @@ function document(policy: PolicyOverrides = {}): PolicyDocument {
         twilio: { allow: ['POST /2010-04-01/Accounts/*/Messages.json'] },
         fx: { eur: 1.1 },
         ...policy,
-      } as unknown as PolicyInput,
+      },
     },
     credentials: { stripe: { env: SECRET_ENV } },
-  } as PolicyDocument;
+  };
 }
 
 /** A Stripe-like charge of `cents` US cents for `customer`. */
@@ -119,7 +109,7 @@ export function describeStoreConformance(
       await Promise.all(open.splice(0).map((g) => g.close().catch(() => {})));
     });
 
-    async function setup(policy: PolicyOverrides = {}, guardOptions: Partial<GuardOptions> = {}) {
+    async function setup(policy: PolicySettings = {}, guardOptions: Partial<GuardOptions> = {}) {
       const clock = new FakeClock();
       const alerts: AlertEvent[] = [];
       const store = await factory();
