@@ -1,5 +1,35 @@
-import { canonicalJson, sha256Hex } from './canonical-json.ts';
+import { sha256Hex } from './canonical-json.ts';
 import type { AuditEntry, AuditRow } from './store.ts';
+
+/**
+ * The fields a row's hash covers, in a fixed order: serializing with this list is canonical
+ * without sorting keys on every append (the hot path). The Record type makes a new audit field
+ * a compile error here until it is covered.
+ */
+const HASHED: Record<Exclude<keyof AuditRow, 'prevHash' | 'hash'>, true> = {
+  seq: true,
+  time: true,
+  keyId: true,
+  rootKeyId: true,
+  runId: true,
+  agentId: true,
+  toolCallId: true,
+  vendor: true,
+  operation: true,
+  idempotencyKey: true,
+  decision: true,
+  code: true,
+  message: true,
+  estimatedCostUsd: true,
+  actualCostUsd: true,
+  amount: true,
+  currency: true,
+  upstreamStatus: true,
+  upstreamObjectId: true,
+  latencyMs: true,
+  traceId: true,
+};
+const HASHED_FIELDS = Object.keys(HASHED);
 
 /** The hash the chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -8,7 +38,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 export function chainAudit(entry: AuditEntry, previous: { seq: number; hash: string } | undefined): AuditRow {
   const seq = (previous?.seq ?? 0) + 1;
   const prevHash = previous?.hash ?? GENESIS_HASH;
-  const hash = sha256Hex(`${prevHash}\n${canonicalJson({ ...entry, seq })}`);
+  const hash = sha256Hex(`${prevHash}\n${JSON.stringify({ ...entry, seq }, HASHED_FIELDS)}`);
   return { ...entry, seq, prevHash, hash };
 }
 

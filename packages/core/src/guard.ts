@@ -227,7 +227,11 @@ class SpendGuard implements Guard {
     ]);
     const scopeId = request.scope === 'run' ? key.id : key.rootId;
     const checkpointKey = request.idempotencyKey ?? contentHash([scopeId, fingerprint]);
-    const checkpointId = sha256Hex(`${key.rootId}\n${checkpointKey}`);
+    // A content key already names its root (through the scope); a business key is namespaced here.
+    const checkpointId =
+      request.idempotencyKey === undefined
+        ? checkpointKey
+        : sha256Hex(`${key.rootId}\n${request.idempotencyKey}`);
     audit.idempotencyKey = checkpointKey;
     const now = this.#now();
     const plan: BeginPlan = {
@@ -594,9 +598,12 @@ function hourWindow(keyId: string, now: number) {
   return { id: `${keyId}:hour:${hour}`, expiresAt: (hour + 1) * HOUR };
 }
 
+let lastDay = { day: -1, label: '' };
 function dayWindow(keyId: string, now: number) {
   const day = Math.floor(now / DAY);
-  return { id: `${keyId}:day:${new Date(day * DAY).toISOString().slice(0, 10)}`, expiresAt: (day + 1) * DAY };
+  // Formatting a date on every call shows up in profiles; the label only changes once a day.
+  if (lastDay.day !== day) lastDay = { day, label: new Date(day * DAY).toISOString().slice(0, 10) };
+  return { id: `${keyId}:day:${lastDay.label}`, expiresAt: (day + 1) * DAY };
 }
 
 /** Every window the call counts against: lifetime (or run), hour and day, of the key and each ancestor. */

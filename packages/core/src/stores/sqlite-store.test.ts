@@ -30,7 +30,10 @@ describe('sqlite file contents', () => {
   it('holds only hashes of vault tokens, never a token or its secret', async () => {
     const file = join(dir, 'tokens.db');
     const store = new SqliteStore({ file });
-    const guard = createGuard({ policies: { policies: { p: { stripe: { allow: ['POST /v1/refunds'] } } } }, store });
+    const guard = createGuard({
+      policies: { policies: { p: { stripe: { allow: ['POST /v1/refunds'] } } } },
+      store,
+    });
     const root = await guard.keys.issueRoot({ policy: 'p' });
     const run = await guard.keys.derive(root.token, { runId: 'r' });
     await guard.execute(

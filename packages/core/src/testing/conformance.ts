@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecuteDecision } from '../decision.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
 import type { PolicyDocument, PolicySettings } from '../policy.ts';
-import type { AlertEvent, AuditRow, Store } from '../store.ts';
+import type { AlertEvent, Store } from '../store.ts';
 import { VendorCallError } from '../vendor-errors.ts';
 import { FakeClock } from './fake-clock.ts';
 
