@@ -18,6 +18,7 @@ function entry(code: string): AuditEntry {
     message: null,
     estimatedCostUsd: 1,
     actualCostUsd: 1,
+    actualCostIsEstimate: false,
     amount: 1,
     currency: 'usd',
     upstreamStatus: 200,

@@ -22,6 +22,7 @@ const HASHED: Record<Exclude<keyof AuditRow, 'prevHash' | 'hash'>, true> = {
   message: true,
   estimatedCostUsd: true,
   actualCostUsd: true,
+  actualCostIsEstimate: true,
   amount: true,
   currency: true,
   upstreamStatus: true,

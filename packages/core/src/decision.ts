@@ -6,6 +6,7 @@ export type DenyCode =
   | 'operation_not_allowed'
   | 'param_not_allowed'
   | 'currency_not_priced'
+  | 'cost_unknown'
   | 'cap_exceeded'
   | 'rate_limited'
   | 'idempotency_mismatch'
@@ -36,6 +37,8 @@ export type ExecuteDecision<T> =
       /** The idempotency key sent to the vendor. */
       idempotencyKey: string;
       actualCostUsd: number;
+      /** The vendor gave no price, so the estimate stands for the actual cost (Twilio). */
+      actualCostIsEstimate: boolean;
     })
   | (DecisionInfo & {
       decision: 'replayed';

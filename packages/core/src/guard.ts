@@ -22,6 +22,8 @@ import type {
 import { SqliteStore } from './stores/sqlite-store.ts';
 import { type AuthenticatedKey, VaultKeys } from './vault-keys.ts';
 import { classifyVendorError, type VendorOutcome } from './vendor-errors.ts';
+import { DEFAULT_PROFILES } from './vendors/default-profiles.ts';
+import type { CostEstimate, VendorOperation, VendorProfile } from './vendors/vendor-profile.ts';
 
 export interface GuardOptions {
   /** A policy file (YAML or JSON) or a policy document value. */
@@ -37,10 +39,11 @@ export interface GuardOptions {
   /** Called when a reservation crosses an alert threshold, before the vendor is called. */
   onAlert?: (alert: AlertEvent) => void;
   /**
-   * Vendors that deduplicate on our idempotency key, so an unknown outcome may be re-sent with it.
-   * Default: `{ stripe: true, resend: true }`; any other vendor: false.
+   * What the guard knows about each vendor: how to price a call before it, settle it after, and
+   * whether the vendor deduplicates on our idempotency key (so an unknown outcome may be re-sent).
+   * Default: Stripe, Twilio and Resend.
    */
-  idempotentVendors?: Readonly<Record<string, boolean>>;
+  profiles?: readonly VendorProfile[];
   /** Whether a thrown vendor call surely failed or may have acted. Default: `classifyVendorError`. */
   classifyError?: (error: unknown) => VendorOutcome;
 }
@@ -52,6 +55,8 @@ export interface ExecuteRequest extends Operation, Attribution {
   idempotencyKey?: string;
   /** Whose duplicates count: the root key's (default) or only this key's (one run). */
   scope?: 'root' | 'run';
+  /** Read a vendor object before the call, for profiles that price from it (a full refund). */
+  lookup?: (path: string) => Promise<unknown>;
 }
 
 export interface VendorCallContext {
@@ -67,12 +72,14 @@ export interface VendorCallContext {
 export interface Settlement {
   /** The actual cost; default: the estimate. */
   cost?: Money;
+  /** The vendor gave no price: `cost` is the estimate standing in for it. */
+  costIsEstimate?: boolean;
   upstreamStatus?: number;
   upstreamObjectId?: string;
 }
 
 export interface ExecuteOptions<T> {
-  /** Read the actual cost and the vendor's ids from the result. */
+  /** Read the actual cost and the vendor's ids from the result. Default: the vendor profile reads it. */
   settle?: (result: T) => Settlement;
 }
 
@@ -99,7 +106,6 @@ export interface Guard {
   close(): Promise<void>;
 }
 
-const DEFAULT_IDEMPOTENT_VENDORS: Readonly<Record<string, boolean>> = { stripe: true, resend: true };
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const MINUTE = 60_000;
@@ -115,6 +121,9 @@ export function createGuard(options: GuardOptions): Guard {
 interface CallInProgress {
   request: ExecuteRequest;
   policy: ResolvedPolicy;
+  profile: VendorProfile | undefined;
+  /** The estimate, in the call's currency. */
+  cost: Money | undefined;
   audit: AuditEntry;
   info: { checkpointKey: string; keyId: string; estimatedCostUsd: number };
   startedAt: number;
@@ -129,7 +138,7 @@ class SpendGuard implements Guard {
   readonly #leaseMs: number;
   readonly #waitTimeoutMs: number;
   readonly #onAlert: ((alert: AlertEvent) => void) | undefined;
-  readonly #idempotentVendors: Readonly<Record<string, boolean>>;
+  readonly #profiles: ReadonlyMap<string, VendorProfile>;
   readonly #classify: (error: unknown) => VendorOutcome;
   readonly #credentials: Credentials;
   /** Local waiters per checkpoint, woken when this process finishes that checkpoint. */
@@ -141,7 +150,7 @@ class SpendGuard implements Guard {
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 10_000;
     this.#onAlert = options.onAlert;
-    this.#idempotentVendors = options.idempotentVendors ?? DEFAULT_IDEMPOTENT_VENDORS;
+    this.#profiles = new Map((options.profiles ?? DEFAULT_PROFILES).map((p) => [p.vendor, p]));
     this.#classify = options.classifyError ?? classifyVendorError;
     this.#credentials = new Credentials(document.credentials);
     this.keys = new VaultKeys(this.store, document, this.#now);
@@ -201,9 +210,18 @@ class SpendGuard implements Guard {
 
     const verdict = checkOperation(policy, request);
     if (!verdict.ok) return this.#deny(verdict.code, verdict.message, audit);
-    const costMicros = toUsdMicros(policy, request.cost);
+    const profile = this.#profiles.get(request.vendor);
+    let cost = request.cost;
+    if (!cost && profile) {
+      const estimate = await this.#estimate(profile, request, policy);
+      if ('unknown' in estimate) return this.#deny('cost_unknown', estimate.unknown, audit);
+      cost = estimate.cost;
+    }
+    audit.amount = cost?.amount ?? null;
+    audit.currency = cost?.currency.toLowerCase() ?? null;
+    const costMicros = toUsdMicros(policy, cost);
     if (costMicros === undefined) {
-      const currency = request.cost?.currency ?? '';
+      const currency = cost?.currency ?? '';
       return this.#deny(
         'currency_not_priced',
         `no FX rate for ${currency.toUpperCase()} in policy "${policy.name}": the amount cannot be priced in USD`,
@@ -243,7 +261,7 @@ class SpendGuard implements Guard {
       fingerprint,
       leaseMs: this.#leaseMs,
       dedupWindowMs: policy.dedupWindowMs,
-      vendorIdempotent: this.#idempotentVendors[request.vendor] === true,
+      vendorIdempotent: !!profile?.idempotencyHeader,
       costMicros,
       windows: capWindows(auth, now),
       rates: auth.chain.flatMap((k, i) => {
@@ -291,7 +309,12 @@ class SpendGuard implements Guard {
         case 'replay':
           return this.#replayed(begun.checkpoint, waited, info);
         case 'proceed':
-          return this.#run(begun, { request, policy, audit, info, startedAt }, vendorCall, options);
+          return this.#run(
+            begun,
+            { request, policy, profile, cost, audit, info, startedAt },
+            vendorCall,
+            options,
+          );
         case 'wait': {
           waited = true;
           const settled = await this.#waitFor(begun.checkpoint, waitUntil);
@@ -332,7 +355,7 @@ class SpendGuard implements Guard {
     vendorCall: (context: VendorCallContext) => Promise<T>,
     options: ExecuteOptions<T>,
   ): Promise<ExecuteDecision<T>> {
-    const { request, policy, audit, info, startedAt } = call;
+    const { request, policy, profile, cost, audit, info, startedAt } = call;
     for (const alert of alerts) this.#fireAlert(alert);
     const idempotencyKey = vendorKey(checkpoint);
     const credentials = this.#credentials;
@@ -380,7 +403,8 @@ class SpendGuard implements Guard {
       };
     }
 
-    const settlement = options.settle?.(result) ?? {};
+    const settlement: Settlement =
+      options.settle?.(result) ?? profile?.settle(operationOf(request), result, cost) ?? {};
     // An actual cost in a currency without a rate keeps the estimate rather than guessing.
     const actualMicros =
       (settlement.cost && toUsdMicros(policy, settlement.cost)) ?? checkpoint.reservedMicros;
@@ -397,6 +421,7 @@ class SpendGuard implements Guard {
         decision: 'executed',
         code: 'executed',
         actualCostUsd: microsToUsd(actualMicros),
+        actualCostIsEstimate: settlement.costIsEstimate ?? false,
         upstreamStatus: settlement.upstreamStatus ?? null,
         upstreamObjectId: settlement.upstreamObjectId ?? null,
         latencyMs: elapsed(startedAt),
@@ -411,6 +436,7 @@ class SpendGuard implements Guard {
       result: JSON.parse(stored) as T,
       idempotencyKey,
       actualCostUsd: microsToUsd(actualMicros),
+      actualCostIsEstimate: settlement.costIsEstimate ?? false,
       ...info,
       ...(finished && { auditSeq: finished.seq }),
     };
@@ -425,6 +451,23 @@ class SpendGuard implements Guard {
     } finally {
       const waiters = this.#waiters.get(input.checkpointId);
       if (waiters) for (const wake of waiters) wake();
+    }
+  }
+
+  async #estimate(
+    profile: VendorProfile,
+    request: ExecuteRequest,
+    policy: ResolvedPolicy,
+  ): Promise<CostEstimate> {
+    try {
+      return await profile.estimate(operationOf(request), {
+        policy,
+        ...(request.lookup && { lookup: request.lookup }),
+      });
+    } catch (error) {
+      return {
+        unknown: `the ${profile.vendor} call could not be priced: ${this.#credentials.redact(String(error))}`,
+      };
     }
   }
 
@@ -557,10 +600,12 @@ class SpendGuard implements Guard {
       traceId: request.traceId ?? null,
       vendor: request.vendor,
       operation: operationName(request),
-      amount: request.cost?.amount ?? null,
-      currency: request.cost?.currency.toLowerCase() ?? null,
     };
   }
+}
+
+function operationOf(request: ExecuteRequest): VendorOperation {
+  return { method: request.method.toUpperCase(), path: request.path, params: request.params ?? {} };
 }
 
 function emptyAudit(time: number): AuditEntry {
@@ -579,6 +624,7 @@ function emptyAudit(time: number): AuditEntry {
     message: null,
     estimatedCostUsd: null,
     actualCostUsd: null,
+    actualCostIsEstimate: null,
     amount: null,
     currency: null,
     upstreamStatus: null,

@@ -204,6 +204,8 @@ export interface AuditEntry {
   message: string | null;
   estimatedCostUsd: number | null;
   actualCostUsd: number | null;
+  /** True when the vendor gave no price and the estimate was recorded as the actual cost. */
+  actualCostIsEstimate: boolean | null;
   amount: number | null;
   currency: string | null;
   upstreamStatus: number | null;

@@ -1,0 +1,49 @@
+import type { Money } from '../operation.ts';
+import type { ResolvedPolicy } from '../policy.ts';
+
+/** A vendor request, decoded: what a profile reads to name, price and settle it. */
+export interface VendorOperation {
+  method: string;
+  path: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * The estimate made before the call: a cost, or the reason the call cannot be priced (and so
+ * must be denied rather than guessed).
+ */
+export type CostEstimate = { cost: Money } | { unknown: string };
+
+export interface EstimateContext {
+  policy: ResolvedPolicy;
+  /** Read a vendor object (a GET through the same governed transport), when the caller can. */
+  lookup?: (path: string) => Promise<unknown>;
+}
+
+/** What the vendor's answer says about the money, read after the call. */
+export interface VendorSettlement {
+  cost?: Money;
+  /** True when the vendor gave no price and the estimate stands in for it. */
+  costIsEstimate?: boolean;
+  upstreamObjectId?: string;
+}
+
+/**
+ * Everything spendguard knows about one vendor's API: how its requests are read, priced before
+ * the call, settled after it, and how it deduplicates.
+ */
+export interface VendorProfile {
+  readonly vendor: string;
+  /** Hosts of the real API, so a governed fetch knows whose request it holds. */
+  readonly hosts: readonly string[];
+  /** The request header the vendor deduplicates on, or null when it has none (Twilio Messages). */
+  readonly idempotencyHeader: string | null;
+  /** Decode a request body of this vendor into params. */
+  readParams(contentType: string | null, body: string): Record<string, unknown>;
+  /** Price the call before it is made, in the currency it is in. */
+  estimate(op: VendorOperation, context: EstimateContext): Promise<CostEstimate>;
+  /** Read the actual cost and the object id from a successful response body. */
+  settle(op: VendorOperation, body: unknown, estimate: Money | undefined): VendorSettlement;
+}
+
+export const FREE: CostEstimate = { cost: { amount: 0, currency: 'usd' } };
