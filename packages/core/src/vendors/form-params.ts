@@ -6,26 +6,37 @@
  */
 export function decodeFormParams(body: string | URLSearchParams): Record<string, unknown> {
   const params = typeof body === 'string' ? new URLSearchParams(body) : body;
-  const root: Record<string, unknown> = {};
+  const root: Container = {};
   for (const [name, value] of params) {
     const path = parseName(name);
-    let node: Record<string, unknown> | unknown[] = root;
-    for (let i = 0; i < path.length; i++) {
-      const part = path[i] as string;
-      const last = i === path.length - 1;
-      const nextIsIndex = !last && /^\d*$/.test(path[i + 1] as string);
-      if (Array.isArray(node)) {
-        const index = part === '' ? node.length : Number(part);
-        if (last) node[index] = value;
-        else node = (node[index] ??= nextIsIndex ? [] : {}) as Record<string, unknown> | unknown[];
-      } else if (last) {
-        node[part] = value;
-      } else {
-        node = (node[part] ??= nextIsIndex ? [] : {}) as Record<string, unknown> | unknown[];
-      }
+    let node: Container = root;
+    for (let i = 0; i < path.length - 1; i++) {
+      node = child(node, path[i] as string, /^\d*$/.test(path[i + 1] as string));
     }
+    set(node, path.at(-1) as string, value);
   }
-  return root;
+  return root as Record<string, unknown>;
+}
+
+type Container = Record<string, unknown> | unknown[];
+
+/** `[]` appends to an array; a number indexes it; anything else names a member. */
+function slot(node: Container, part: string): string | number {
+  return Array.isArray(node) ? (part === '' ? node.length : Number(part)) : part;
+}
+
+function set(node: Container, part: string, value: unknown): void {
+  (node as Record<string | number, unknown>)[slot(node, part)] = value;
+}
+
+function child(node: Container, part: string, isArray: boolean): Container {
+  const key = slot(node, part);
+  const record = node as Record<string | number, unknown>;
+  const existing = record[key];
+  if (existing !== null && typeof existing === 'object') return existing as Container;
+  const created: Container = isArray ? [] : {};
+  record[key] = created;
+  return created;
 }
 
 /** `a[b][0][]` → `['a', 'b', '0', '']`. */
