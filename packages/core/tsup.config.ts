@@ -1,12 +1,17 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    stripe: 'src/stripe.ts',
+    twilio: 'src/twilio.ts',
+    'testing/index': 'src/testing/index.ts',
+  },
   format: ['esm'],
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['vitest'],
+  external: ['vitest', 'stripe', 'twilio'],
   // node:sqlite exists only under its node: name.
   removeNodeProtocol: false,
 });

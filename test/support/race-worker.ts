@@ -13,8 +13,14 @@ import {
   type Store,
 } from '@spendguard/core';
 
+/**
+ * Which store a worker opens: a SQLite file, or any backend through a module whose default
+ * export makes the store from `args` (so Redis and Postgres tests reuse this worker).
+ */
+export type WorkerStore = { kind: 'sqlite'; file: string } | { kind: 'module'; path: string; args: unknown };
+
 export interface WorkerConfig {
-  store: { kind: 'sqlite'; file: string };
+  store: WorkerStore;
   policies: PolicyDocument;
   token: string;
   /** `distinct`: every call has its own params. `identical`: every call is the same charge. */
@@ -32,12 +38,14 @@ export interface WorkerReport {
   resultIds: string[];
 }
 
-function openStore(spec: WorkerConfig['store']): Store {
-  return new SqliteStore({ file: spec.file });
+async function openStore(spec: WorkerStore): Promise<Store> {
+  if (spec.kind === 'sqlite') return new SqliteStore({ file: spec.file });
+  const factory = (await import(spec.path)) as { default: (args: unknown) => Store | Promise<Store> };
+  return factory.default(spec.args);
 }
 
 const config = JSON.parse(process.argv[2] as string) as WorkerConfig;
-const guard = createGuard({ policies: config.policies, store: openStore(config.store) });
+const guard = createGuard({ policies: config.policies, store: await openStore(config.store) });
 let vendorCalls = 0;
 
 const request = (i: number): ExecuteRequest => ({

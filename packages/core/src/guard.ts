@@ -55,8 +55,11 @@ export interface ExecuteRequest extends Operation, Attribution {
   idempotencyKey?: string;
   /** Whose duplicates count: the root key's (default) or only this key's (one run). */
   scope?: 'root' | 'run';
-  /** Read a vendor object before the call, for profiles that price from it (a full refund). */
-  lookup?: (path: string) => Promise<unknown>;
+  /**
+   * Read a vendor object before the call, for profiles that price from it (a full refund). Given
+   * the vendor's real credential; what it reads is not stored.
+   */
+  lookup?: (path: string, credential: string) => Promise<unknown>;
 }
 
 export interface VendorCallContext {
@@ -79,8 +82,11 @@ export interface Settlement {
 }
 
 export interface ExecuteOptions<T> {
-  /** Read the actual cost and the vendor's ids from the result. Default: the vendor profile reads it. */
-  settle?: (result: T) => Settlement;
+  /**
+   * Read the actual cost and the vendor's ids from the result (given the estimate, in the call's
+   * currency). Default: the vendor profile reads them.
+   */
+  settle?: (result: T, estimate: Money | undefined) => Settlement;
 }
 
 export interface Guard {
@@ -342,6 +348,11 @@ class SpendGuard implements Guard {
               ...(row && { auditSeq: row.seq }),
             };
           }
+          if (settled.state === 'in_progress' && settled.outcomeUnknown && settled.leaseUntil > this.#now()) {
+            const retryAt = new Date(settled.leaseUntil).toISOString();
+            const message = `an identical call may have reached the vendor (outcome unknown); it can be retried after ${retryAt}`;
+            return this.#deny('outcome_unknown', message, audit, info);
+          }
           continue; // completed (replay), or the lease ended (take over): begin again decides.
         }
       }
@@ -404,7 +415,7 @@ class SpendGuard implements Guard {
     }
 
     const settlement: Settlement =
-      options.settle?.(result) ?? profile?.settle(operationOf(request), result, cost) ?? {};
+      options.settle?.(result, cost) ?? profile?.settle(operationOf(request), result, cost) ?? {};
     // An actual cost in a currency without a rate keeps the estimate rather than guessing.
     const actualMicros =
       (settlement.cost && toUsdMicros(policy, settlement.cost)) ?? checkpoint.reservedMicros;
@@ -460,10 +471,9 @@ class SpendGuard implements Guard {
     policy: ResolvedPolicy,
   ): Promise<CostEstimate> {
     try {
-      return await profile.estimate(operationOf(request), {
-        policy,
-        ...(request.lookup && { lookup: request.lookup }),
-      });
+      const read = request.lookup;
+      const lookup = read && ((path: string) => read(path, this.#credentials.resolve(request.vendor)));
+      return await profile.estimate(operationOf(request), { policy, ...(lookup && { lookup }) });
     } catch (error) {
       return {
         unknown: `the ${profile.vendor} call could not be priced: ${this.#credentials.redact(String(error))}`,
@@ -488,7 +498,8 @@ class SpendGuard implements Guard {
       if (current?.state !== 'in_progress' || current.fencingToken !== checkpoint.fencingToken) {
         return current ?? checkpoint;
       }
-      if (current.leaseUntil <= this.#now()) return current;
+      // Lease over, or its owner already reported an unknown outcome: no one is working on it.
+      if (current.leaseUntil <= this.#now() || current.outcomeUnknown) return current;
     }
   }
 

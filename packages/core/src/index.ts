@@ -1,5 +1,6 @@
 export { type AuditVerdict, chainAudit, GENESIS_HASH, verifyAuditRows } from './audit-chain.ts';
 export { canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
+export { createGovernedFetch, type GovernedFetchOptions } from './clients/governed-fetch.ts';
 export type { DecisionInfo, DecisionKind, DenyCode, ExecuteDecision } from './decision.ts';
 export { type Duration, parseDuration } from './duration.ts';
 export { PolicyError, SpendguardError, type SpendguardErrorCode, StoreUnavailableError } from './errors.ts';
@@ -29,6 +30,7 @@ export {
 } from './policy.ts';
 export { checkOperation, type PolicyVerdict } from './policy-check.ts';
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
+export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
 export type {
   AlertEvent,
   ApprovalRecord,
@@ -50,6 +52,13 @@ export type {
 export { MemoryStore } from './stores/memory-store.ts';
 export { DEFAULT_SQLITE_FILE, SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.ts';
 export {
+  appendAuditTx,
+  beginTx,
+  decideApprovalTx,
+  finishTx,
+  type StateTx,
+} from './stores/state-tx.ts';
+export {
   type AuthenticatedKey,
   type DeriveOptions,
   type IssuedKey,
@@ -58,3 +67,17 @@ export {
   VaultKeys,
 } from './vault-keys.ts';
 export { classifyVendorError, VendorCallError, type VendorOutcome } from './vendor-errors.ts';
+export { minorToMajor } from './vendors/currency.ts';
+export { DEFAULT_PROFILES } from './vendors/default-profiles.ts';
+export { decodeFormParams } from './vendors/form-params.ts';
+export { resendProfile } from './vendors/resend-profile.ts';
+export { countSmsSegments, type SmsSegments } from './vendors/sms-segments.ts';
+export { stripeProfile } from './vendors/stripe-profile.ts';
+export { twilioProfile } from './vendors/twilio-profile.ts';
+export type {
+  CostEstimate,
+  EstimateContext,
+  VendorOperation,
+  VendorProfile,
+  VendorSettlement,
+} from './vendors/vendor-profile.ts';

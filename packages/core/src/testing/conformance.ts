@@ -259,9 +259,10 @@ export function describeStoreConformance(
         const first = await guard.execute(charge(root.token, 600), timeout);
         expect(first).toMatchObject({ decision: 'failed', code: 'outcome_unknown' });
         expect((await guard.spend(root.id)).lifetimeUsd).toBe(6);
-        // Before the lease ends the call is still in flight for everyone else.
+        // Before the lease ends no one may re-send it; the answer says so at once, without waiting.
         const early = await guard.execute(charge(root.token, 600), timeout);
-        expect(early).toMatchObject({ decision: 'denied', code: 'in_flight' });
+        expect(early).toMatchObject({ decision: 'denied', code: 'outcome_unknown' });
+        expect(early.message).toContain('can be retried after');
         // A second charge cannot use the reserved money meanwhile.
         expect((await guard.execute(charge(root.token, 500, { order: 'ord_2' }), timeout)).code).toBe(
           'cap_exceeded',

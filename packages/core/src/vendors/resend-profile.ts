@@ -1,4 +1,4 @@
-import { type CostEstimate, FREE, type VendorProfile } from './vendor-profile.ts';
+import { bearer, type CostEstimate, FREE, type VendorProfile } from './vendor-profile.ts';
 
 type Email = { to?: unknown; cc?: unknown; bcc?: unknown };
 
@@ -39,5 +39,11 @@ export const resendProfile: VendorProfile = {
   settle(_op, body, estimate) {
     const id = (body as { id?: unknown } | null)?.id;
     return { ...(estimate && { cost: estimate }), ...(typeof id === 'string' && { upstreamObjectId: id }) };
+  },
+
+  authorize: bearer,
+
+  errorResponse(status, code, message) {
+    return { body: { statusCode: status, name: `spendguard_${code}`, message } };
   },
 };

@@ -1,7 +1,13 @@
 import type { Money } from '../operation.ts';
 import { minorToMajor } from './currency.ts';
 import { decodeFormParams } from './form-params.ts';
-import { type CostEstimate, FREE, type VendorOperation, type VendorProfile } from './vendor-profile.ts';
+import {
+  bearer,
+  type CostEstimate,
+  FREE,
+  type VendorOperation,
+  type VendorProfile,
+} from './vendor-profile.ts';
 
 type StripeObject = Record<string, unknown>;
 
@@ -85,6 +91,22 @@ export const stripeProfile: VendorProfile = {
     return {
       ...(cost && { cost }),
       ...(typeof object.id === 'string' && { upstreamObjectId: object.id }),
+    };
+  },
+
+  authorize: bearer,
+
+  errorResponse(status, code, message) {
+    const type =
+      status === 400 && code === 'idempotency_mismatch'
+        ? 'idempotency_error'
+        : status >= 500
+          ? 'api_error'
+          : 'invalid_request_error';
+    // Stripe-Should-Retry: false stops stripe-node's own retries: a refusal does not change on retry.
+    return {
+      body: { error: { type, code: `spendguard_${code}`, message } },
+      headers: { 'stripe-should-retry': 'false' },
     };
   },
 };

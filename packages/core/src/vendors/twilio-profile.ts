@@ -54,4 +54,21 @@ export const twilioProfile: VendorProfile = {
     }
     return { ...(estimate && { cost: estimate }), costIsEstimate: true, ...sid };
   },
+
+  /**
+   * HTTP Basic with the Account SID (or API key SID) the request named as user, and the real
+   * auth token as password. A credential written `SID:token` carries its own user.
+   */
+  authorize(headers, credential) {
+    let user = '';
+    const auth = headers.get('authorization');
+    if (auth?.startsWith('Basic '))
+      user = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':')[0] ?? '';
+    const pair = credential.includes(':') ? credential : `${user}:${credential}`;
+    headers.set('authorization', `Basic ${Buffer.from(pair).toString('base64')}`);
+  },
+
+  errorResponse(status, code, message) {
+    return { body: { status, code: `spendguard_${code}`, message } };
+  },
 };

@@ -44,6 +44,22 @@ export interface VendorProfile {
   estimate(op: VendorOperation, context: EstimateContext): Promise<CostEstimate>;
   /** Read the actual cost and the object id from a successful response body. */
   settle(op: VendorOperation, body: unknown, estimate: Money | undefined): VendorSettlement;
+  /** Put the real credential on an outgoing request, replacing whatever auth it carried. */
+  authorize(headers: Headers, credential: string): void;
+  /**
+   * A refusal in the vendor's own error shape, so its SDK raises its usual error class.
+   * `code` is a spendguard code; it reaches the SDK as `spendguard_<code>`.
+   */
+  errorResponse(
+    status: number,
+    code: string,
+    message: string,
+  ): { body: unknown; headers?: Record<string, string> };
 }
 
 export const FREE: CostEstimate = { cost: { amount: 0, currency: 'usd' } };
+
+/** `Authorization: Bearer <credential>`, as Stripe and Resend expect. */
+export function bearer(headers: Headers, credential: string): void {
+  headers.set('authorization', `Bearer ${credential}`);
+}

@@ -1,0 +1,229 @@
+import type { ExecuteDecision } from '../decision.ts';
+import { SpendguardError } from '../errors.ts';
+import type { Guard } from '../guard.ts';
+import type { Attribution } from '../operation.ts';
+import { currentRun } from '../run-binding.ts';
+import { TOKEN_PREFIX } from '../vault-keys.ts';
+import { DEFAULT_PROFILES } from '../vendors/default-profiles.ts';
+import { decodeFormParams } from '../vendors/form-params.ts';
+import type { VendorProfile } from '../vendors/vendor-profile.ts';
+import { denialStatus } from './denial-status.ts';
+
+export interface GovernedFetchOptions extends Attribution {
+  guard: Guard;
+  /**
+   * The vault key every request is made with. Default: the key the request carries (as its
+   * Bearer token or Basic password), else the current run binding's key.
+   */
+  key?: string;
+  /** Treat every request as this vendor's (a client for one vendor). Default: by host. */
+  vendor?: string;
+  /** More `host` → vendor names, e.g. `{ '127.0.0.1:4242': 'stripe' }` for a fake vendor. */
+  hosts?: Readonly<Record<string, string>>;
+  /** Send requests to this origin instead of the one in their URL (a fake vendor, a gateway). */
+  upstream?: string;
+  /** The fetch that reaches the vendor. Default: `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Vendor profiles. Default: Stripe, Twilio and Resend. */
+  profiles?: readonly VendorProfile[];
+}
+
+/** What is stored for a vendor answer, and replayed from it. */
+interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Response headers worth keeping with a stored answer. */
+const KEPT_HEADERS = [
+  'content-type',
+  'request-id',
+  'stripe-version',
+  'idempotent-replayed',
+  'twilio-request-id',
+];
+
+/** A non-2xx vendor answer, thrown inside the pipeline so it is classified and settled as a failure. */
+class VendorHttpError extends Error {
+  readonly status: number;
+  readonly spendguardOutcome: 'failed' | 'unknown';
+
+  constructor(status: number) {
+    super(`the vendor answered HTTP ${status}`);
+    this.status = status;
+    // The vendor answered without acting (4xx), or may have acted (5xx, 408).
+    this.spendguardOutcome = status >= 500 || status === 408 ? 'unknown' : 'failed';
+  }
+}
+
+/**
+ * A `fetch` whose every vendor request goes through the guard: exactly once, capped, scoped to a
+ * vault key and audited. The request's own credentials are replaced by the real one, and the
+ * checkpoint's idempotency key is sent in the vendor's header. Refusals come back as the
+ * vendor's own error responses, so SDKs raise their usual errors.
+ */
+export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch {
+  const profiles = new Map((options.profiles ?? DEFAULT_PROFILES).map((p) => [p.vendor, p]));
+  const byHost = new Map<string, string>();
+  for (const profile of profiles.values()) for (const host of profile.hosts) byHost.set(host, profile.vendor);
+  for (const [host, vendor] of Object.entries(options.hosts ?? {})) byHost.set(host, vendor);
+  const send = options.fetch ?? globalThis.fetch;
+
+  return async function governedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const vendor = options.vendor ?? byHost.get(url.host) ?? byHost.get(url.hostname);
+    const profile = vendor === undefined ? undefined : profiles.get(vendor);
+    if (!vendor || !profile) {
+      throw new SpendguardError(
+        'operation_invalid',
+        `no vendor profile for ${url.host}: name it with the governed fetch's \`vendor\` or \`hosts\` option`,
+      );
+    }
+    const target = options.upstream ? new URL(url.pathname + url.search, options.upstream) : url;
+    const body = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.text();
+    const contentType = request.headers.get('content-type');
+    const params = { ...decodeFormParams(url.searchParams), ...profile.readParams(contentType, body) };
+    const binding = currentRun();
+    const key = options.key ?? vaultTokenOf(request.headers) ?? binding?.key;
+    if (!key)
+      return refusal(
+        profile,
+        'key_unknown',
+        'no vault key: pass `key`, send one as the API key, or run inside a run binding',
+      );
+
+    /** A GET through the same transport, with the real credential, for profiles that price from an object. */
+    const lookup = async (path: string, credential: string): Promise<unknown> => {
+      const headers = new Headers({
+        accept: 'application/json',
+        authorization: request.headers.get('authorization') ?? '',
+      });
+      profile.authorize(headers, credential);
+      const answer = await send(new URL(path, target), { headers, signal: request.signal });
+      if (!answer.ok) throw new Error(`GET ${path} answered HTTP ${answer.status}`);
+      return answer.json();
+    };
+
+    let vendorAnswer: StoredResponse | undefined;
+    let transportError: unknown;
+    const decision: ExecuteDecision<StoredResponse> = await options.guard.execute<StoredResponse>(
+      {
+        key,
+        vendor,
+        method: request.method,
+        path: url.pathname,
+        params,
+        lookup,
+        runId: options.runId ?? binding?.runId,
+        agentId: options.agentId ?? binding?.agentId,
+        toolCallId: options.toolCallId ?? binding?.toolCallId,
+        traceId: options.traceId ?? binding?.traceId,
+      },
+      async ({ idempotencyKey, credential }) => {
+        const headers = new Headers(request.headers);
+        profile.authorize(headers, credential);
+        if (profile.idempotencyHeader) headers.set(profile.idempotencyHeader, idempotencyKey);
+        let response: Response;
+        try {
+          response = await send(target, {
+            method: request.method,
+            headers,
+            ...(body && { body }),
+            signal: request.signal,
+          });
+        } catch (error) {
+          transportError = error;
+          throw error;
+        }
+        vendorAnswer = {
+          status: response.status,
+          headers: keptHeaders(response.headers),
+          body: await response.text(),
+        };
+        if (!response.ok) throw new VendorHttpError(response.status);
+        return vendorAnswer;
+      },
+      {
+        settle: (answer, estimate) => ({
+          ...profile.settle(
+            { method: request.method, path: url.pathname, params },
+            parseJson(answer.body),
+            estimate,
+          ),
+          upstreamStatus: answer.status,
+        }),
+      },
+    );
+
+    switch (decision.decision) {
+      case 'executed':
+      case 'replayed':
+        return toResponse(decision.result, { 'spendguard-decision': decision.code });
+      case 'failed':
+        // The vendor's own answer or transport error, so the SDK reacts as it always does.
+        if (vendorAnswer) return toResponse(vendorAnswer, { 'spendguard-decision': decision.code });
+        if (transportError !== undefined) throw transportError;
+        return refusal(
+          profile,
+          decision.code === 'outcome_unknown' ? 'outcome_unknown' : 'vendor_error',
+          decision.message,
+          decision.error.status,
+        );
+      case 'needs_approval':
+        return refusal(profile, 'approval_required', decision.message, undefined, {
+          'spendguard-approval-id': decision.approvalId,
+        });
+      case 'denied':
+        return refusal(profile, decision.code, decision.message);
+    }
+  };
+}
+
+/** The vault token a request carries: a Bearer token, or the password of Basic auth. */
+function vaultTokenOf(headers: Headers): string | undefined {
+  const auth = headers.get('authorization') ?? '';
+  let token: string | undefined;
+  if (auth.startsWith('Bearer ')) token = auth.slice(7).trim();
+  else if (auth.startsWith('Basic ')) {
+    const pair = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+    token = pair.slice(pair.indexOf(':') + 1);
+  }
+  return token?.startsWith(TOKEN_PREFIX) ? token : undefined;
+}
+
+function refusal(
+  profile: VendorProfile,
+  code: Parameters<typeof denialStatus>[0] | 'vendor_error',
+  message: string,
+  status = code === 'vendor_error' ? 502 : denialStatus(code),
+  extra: Record<string, string> = {},
+): Response {
+  const { body, headers } = profile.errorResponse(status, code, message);
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'spendguard-decision': code, ...headers, ...extra },
+  });
+}
+
+function toResponse(stored: StoredResponse, extra: Record<string, string>): Response {
+  return new Response(stored.body, { status: stored.status, headers: { ...stored.headers, ...extra } });
+}
+
+function keptHeaders(headers: Headers): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = headers.get(name);
+    if (value !== null) kept[name] = value;
+  }
+  return kept;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,23 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Attribution } from './operation.ts';
+
+/**
+ * The run a piece of code is working for: its vault key and attribution. Adapters bind it around
+ * a tool's execution, so governed clients created inside the tool need no extra parameters.
+ */
+export interface RunBinding extends Attribution {
+  /** The run's vault-key token. */
+  key: string;
+}
+
+const storage = new AsyncLocalStorage<RunBinding>();
+
+/** Run `fn` with `binding` as the current run (for everything it awaits, too). */
+export function runWithBinding<T>(binding: RunBinding, fn: () => T): T {
+  return storage.run(binding, fn);
+}
+
+/** The current run binding, if code is running inside one. */
+export function currentRun(): RunBinding | undefined {
+  return storage.getStore();
+}
