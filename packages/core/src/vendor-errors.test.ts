@@ -8,6 +8,11 @@ it.each([
   ['a 429', Object.assign(new Error('slow down'), { status: 429 }), 'failed'],
   ['a 500', Object.assign(new Error('api_error'), { status: 500 }), 'unknown'],
   ['a 408', Object.assign(new Error('timeout'), { status: 408 }), 'unknown'],
+  [
+    'a 409: the same key still running at the vendor',
+    Object.assign(new Error('in use'), { statusCode: 409 }),
+    'unknown',
+  ],
   ['a reset after sending', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'unknown'],
   ['a refused connection', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'failed'],
   [

@@ -22,7 +22,8 @@ const FAILED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUN
  * The default classification:
  * - a SpendguardError (e.g. a missing credential) was raised before anything was sent: failed;
  * - an error carrying `spendguardOutcome: 'failed' | 'unknown'` says so itself;
- * - an HTTP status below 500 (except 408) was answered without acting: failed; 5xx and 408: unknown;
+ * - an HTTP status below 500 was answered without acting: failed; but 5xx, 408, and 409 (the
+ *   vendor is still running a request with this idempotency key): unknown;
  * - connection refused or a name that does not resolve never reached the vendor: failed;
  * - timeouts, resets, aborts and anything else: unknown — with money, assume it may have moved.
  */
@@ -40,7 +41,7 @@ export function classifyVendorError(error: unknown): VendorOutcome {
   if (e.spendguardOutcome === 'failed' || e.spendguardOutcome === 'unknown') return e.spendguardOutcome;
   const status =
     typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
-  if (status !== undefined) return status < 500 && status !== 408 ? 'failed' : 'unknown';
+  if (status !== undefined) return status < 500 && status !== 408 && status !== 409 ? 'failed' : 'unknown';
   if (typeof e.code === 'string') {
     if (FAILED_CODES.has(e.code)) return 'failed';
     if (UNKNOWN_CODES.has(e.code)) return 'unknown';

@@ -52,8 +52,9 @@ class VendorHttpError extends Error {
   constructor(status: number) {
     super(`the vendor answered HTTP ${status}`);
     this.status = status;
-    // The vendor answered without acting (4xx), or may have acted (5xx, 408).
-    this.spendguardOutcome = status >= 500 || status === 408 ? 'unknown' : 'failed';
+    // A 4xx answer means the vendor did not act. A 5xx or 408 may hide an act; a 409 says a
+    // request with this idempotency key is still running at the vendor, so it may act yet.
+    this.spendguardOutcome = status >= 500 || status === 408 || status === 409 ? 'unknown' : 'failed';
   }
 }
 

@@ -1,0 +1,54 @@
+import type { AuditRow } from '@spendguard/core';
+import type { Column, ScenarioResult } from './scenarios.ts';
+
+/** Left-aligned text columns; numbers right-aligned. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map((_, i) => rows.every((r) => /^[-$\d.,]*$/.test(r[i] ?? '')));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const usd = (n: number) => `$${n.toFixed(2)}`;
+
+function cells(c: Column): string[] {
+  return [String(c.attempted), String(c.objects), usd(c.moneyMovedUsd), String(c.replays), String(c.denials)];
+}
+
+export function renderTable(results: ScenarioResult[]): string {
+  const header = ['scenario', 'run', 'calls', 'objects', 'money moved', 'replays', 'denials', 'verdict'];
+  const rows: string[][] = [];
+  for (const r of results) {
+    const verdict = (c: Column) => {
+      const problems: string[] = [];
+      const extra = c.objects - r.expectedObjects;
+      if (extra > 0) problems.push(`${extra} extra object${extra > 1 ? 's' : ''}`);
+      if (c.moneyMovedUsd > r.maxMoneyUsd + 1e-9)
+        problems.push(`${usd(c.moneyMovedUsd - r.maxMoneyUsd)} over`);
+      return problems.join(', ') || 'ok';
+    };
+    rows.push([r.id, 'without', ...cells(r.without), verdict(r.without)]);
+    rows.push(['', 'with spendguard', ...cells(r.with), verdict(r.with)]);
+  }
+  return `${table(header, rows)}\n\n${results.map((r) => `${r.id}  ${r.title}`).join('\n')}`;
+}
+
+export function renderAudit(rows: AuditRow[]): string {
+  return table(
+    ['seq', 'decision', 'code', 'operation', 'est. USD', 'actual USD', 'status', 'idempotency key'],
+    rows.map((r) => [
+      String(r.seq),
+      r.decision,
+      r.code,
+      r.operation ?? '',
+      r.estimatedCostUsd === null ? '' : usd(r.estimatedCostUsd),
+      r.actualCostUsd === null ? '' : usd(r.actualCostUsd),
+      r.upstreamStatus === null ? '' : String(r.upstreamStatus),
+      `${(r.idempotencyKey ?? '').slice(0, 16)}…`,
+    ]),
+  );
+}
