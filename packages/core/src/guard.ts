@@ -5,7 +5,7 @@ import { Credentials } from './credentials.ts';
 import type { DenyCode, ExecuteDecision } from './decision.ts';
 import { SpendguardError } from './errors.ts';
 import { type Attribution, type Money, type Operation, operationName } from './operation.ts';
-import type { PolicyDocument, ResolvedPolicy } from './policy.ts';
+import type { OperationRule, PolicyDocument, ResolvedPolicy } from './policy.ts';
 import { checkOperation, microsToUsd, needsApproval, toUsdMicros, usdToMicros } from './policy-check.ts';
 import { loadPolicyFile, parsePolicyDocument } from './policy-loader.ts';
 import type {
@@ -62,6 +62,22 @@ export interface ExecuteRequest extends Operation, Attribution {
   lookup?: (path: string, credential: string) => Promise<unknown>;
 }
 
+/** One execution of an agent tool, checkpointed as a whole (adapters use this). */
+export interface ToolCallRequest extends Attribution {
+  /** The vault-key token (usually the run key). */
+  key: string;
+  /** The tool's name. */
+  tool: string;
+  /** The tool's input (JSON). */
+  input: unknown;
+  /** The billing-relevant input fields that make the checkpoint key. Default: all of them. */
+  fields?: readonly string[];
+  /** Whose duplicates count: the root key's (default) or only this run's. */
+  scope?: 'root' | 'run';
+  /** An explicit checkpoint key instead of the content hash. */
+  idempotencyKey?: string;
+}
+
 export interface VendorCallContext {
   /** Send this as the vendor's idempotency header (`Idempotency-Key`). Same on every re-send. */
   idempotencyKey: string;
@@ -92,6 +108,12 @@ export interface ExecuteOptions<T> {
 export interface Guard {
   readonly keys: VaultKeys;
   readonly store: Store;
+  /**
+   * Checkpoint one tool execution as a whole: a duplicate (same tool, same billing fields, same
+   * root key) gets the stored result; a concurrent duplicate waits for the first. No policy
+   * operation or cost of its own: the vendor calls inside it are governed one by one.
+   */
+  executeTool<T>(request: ToolCallRequest, run: () => Promise<T>): Promise<ExecuteDecision<T>>;
   /** Run one vendor call through begin → call → complete/fail; returns a decision, never throws for a call. */
   execute<T>(
     request: ExecuteRequest,
@@ -124,7 +146,23 @@ export function createGuard(options: GuardOptions): Guard {
   return new SpendGuard(document, options);
 }
 
+interface PipelineInput<T> {
+  request: ExecuteRequest;
+  auth: AuthenticatedKey;
+  profile: VendorProfile | undefined;
+  cost: Money | undefined;
+  costMicros: number;
+  /** The allow rule the call matched, for approval rules; null for a tool checkpoint. */
+  approvalRule: OperationRule | null;
+  audit: AuditEntry;
+  startedAt: number;
+  vendorCall: (context: VendorCallContext) => Promise<T>;
+  options: ExecuteOptions<T>;
+}
+
 interface CallInProgress {
+  /** A tool checkpoint: no cost, no policy operation, and a thrown tool surely failed. */
+  tool: boolean;
   request: ExecuteRequest;
   policy: ResolvedPolicy;
   profile: VendorProfile | undefined;
@@ -195,24 +233,9 @@ class SpendGuard implements Guard {
   ): Promise<ExecuteDecision<T>> {
     const startedAt = performance.now();
     const audit = this.#auditBase(request);
-    let auth: Awaited<ReturnType<VaultKeys['authenticate']>>;
-    try {
-      auth = await this.keys.authenticate(request.key);
-    } catch (error) {
-      return this.#storeDown(error);
-    }
-    if ('code' in auth) {
-      const key = auth.key;
-      return this.#deny(auth.code, auth.message, {
-        ...audit,
-        keyId: key?.id ?? null,
-        rootKeyId: key?.rootId ?? null,
-      });
-    }
-    const { key, policy } = auth;
-    audit.keyId = key.id;
-    audit.rootKeyId = key.rootId;
-    audit.runId = request.runId ?? key.runId;
+    const auth = await this.#authenticate<T>(request.key, audit);
+    if ('decision' in auth) return auth;
+    const { policy } = auth;
 
     const verdict = checkOperation(policy, request);
     if (!verdict.ok) return this.#deny(verdict.code, verdict.message, audit);
@@ -243,6 +266,52 @@ class SpendGuard implements Guard {
       );
     }
 
+    return this.#pipeline({
+      request,
+      auth,
+      profile,
+      cost,
+      costMicros,
+      approvalRule: verdict.rule,
+      audit,
+      startedAt,
+      vendorCall,
+      options,
+    });
+  }
+
+  async executeTool<T>(request: ToolCallRequest, run: () => Promise<T>): Promise<ExecuteDecision<T>> {
+    const startedAt = performance.now();
+    const input = pickFields(request.input, request.fields);
+    const operation: ExecuteRequest = {
+      ...request,
+      vendor: 'tool',
+      method: 'CALL',
+      path: request.tool,
+      params: { input },
+    };
+    const audit = this.#auditBase(operation);
+    const auth = await this.#authenticate<T>(request.key, audit);
+    if ('decision' in auth) return auth;
+    return this.#pipeline({
+      request: operation,
+      auth,
+      profile: undefined,
+      cost: undefined,
+      costMicros: 0,
+      approvalRule: null,
+      audit,
+      startedAt,
+      vendorCall: () => run(),
+      options: {},
+    });
+  }
+
+  /** Key, then the one pipeline: plan, begin (waiting for duplicates), the call, finish. */
+  async #pipeline<T>(p: PipelineInput<T>): Promise<ExecuteDecision<T>> {
+    const { request, auth, profile, cost, costMicros, audit, startedAt, vendorCall, options } = p;
+    const { key, policy } = auth;
+    const tool = p.approvalRule === null && request.vendor === 'tool';
     const fingerprint = contentHash([
       request.vendor,
       request.method.toUpperCase(),
@@ -267,27 +336,31 @@ class SpendGuard implements Guard {
       fingerprint,
       leaseMs: this.#leaseMs,
       dedupWindowMs: policy.dedupWindowMs,
-      vendorIdempotent: !!profile?.idempotencyHeader,
+      // A tool's vendor calls are checkpointed on their own, so a lapsed tool may run again.
+      vendorIdempotent: tool || !!profile?.idempotencyHeader,
       costMicros,
-      windows: capWindows(auth, now),
-      rates: auth.chain.flatMap((k, i) => {
-        const limit = auth.policies[i]?.ratePerMinute;
-        const minute = Math.floor(now / MINUTE);
-        return limit === undefined
-          ? []
-          : [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit, expiresAt: (minute + 2) * MINUTE }];
-      }),
-      approval: needsApproval(policy, verdict.rule, costMicros)
-        ? {
-            id: `apr_${checkpointId.slice(0, 24)}`,
-            checkpointId,
-            keyId: key.id,
-            vendor: request.vendor,
-            operation: operationName(request),
-            costMicros,
-            createdAt: now,
-          }
-        : null,
+      windows: tool ? [] : capWindows(auth, now),
+      rates: tool
+        ? []
+        : auth.chain.flatMap((k, i) => {
+            const limit = auth.policies[i]?.ratePerMinute;
+            const minute = Math.floor(now / MINUTE);
+            return limit === undefined
+              ? []
+              : [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit, expiresAt: (minute + 2) * MINUTE }];
+          }),
+      approval:
+        p.approvalRule && needsApproval(policy, p.approvalRule, costMicros)
+          ? {
+              id: `apr_${checkpointId.slice(0, 24)}`,
+              checkpointId,
+              keyId: key.id,
+              vendor: request.vendor,
+              operation: operationName(request),
+              costMicros,
+              createdAt: now,
+            }
+          : null,
       audit,
     };
     const info = { checkpointKey, keyId: key.id, estimatedCostUsd: microsToUsd(costMicros) };
@@ -317,7 +390,7 @@ class SpendGuard implements Guard {
         case 'proceed':
           return this.#run(
             begun,
-            { request, policy, profile, cost, audit, info, startedAt },
+            { request, policy, profile, cost, audit, info, startedAt, tool },
             vendorCall,
             options,
           );
@@ -359,6 +432,28 @@ class SpendGuard implements Guard {
     }
   }
 
+  /** Check the token and fill the audit row's key fields; a refusal comes back as a decision. */
+  async #authenticate<T>(token: string, audit: AuditEntry): Promise<AuthenticatedKey | ExecuteDecision<T>> {
+    let auth: Awaited<ReturnType<VaultKeys['authenticate']>>;
+    try {
+      auth = await this.keys.authenticate(token);
+    } catch (error) {
+      return this.#storeDown(error);
+    }
+    if ('code' in auth) {
+      const key = auth.key;
+      return this.#deny(auth.code, auth.message, {
+        ...audit,
+        keyId: key?.id ?? null,
+        rootKeyId: key?.rootId ?? null,
+      });
+    }
+    audit.keyId = auth.key.id;
+    audit.rootKeyId = auth.key.rootId;
+    audit.runId = audit.runId ?? auth.key.runId;
+    return auth;
+  }
+
   /** The vendor call and its settlement, once begin has leased the checkpoint to this attempt. */
   async #run<T>(
     { checkpoint, alerts, resumed }: { checkpoint: CheckpointRecord; alerts: AlertEvent[]; resumed: boolean },
@@ -366,7 +461,7 @@ class SpendGuard implements Guard {
     vendorCall: (context: VendorCallContext) => Promise<T>,
     options: ExecuteOptions<T>,
   ): Promise<ExecuteDecision<T>> {
-    const { request, policy, profile, cost, audit, info, startedAt } = call;
+    const { request, policy, profile, cost, audit, info, startedAt, tool } = call;
     for (const alert of alerts) this.#fireAlert(alert);
     const idempotencyKey = vendorKey(checkpoint);
     const credentials = this.#credentials;
@@ -381,7 +476,8 @@ class SpendGuard implements Guard {
     try {
       result = await vendorCall(context);
     } catch (error) {
-      const outcome = this.#classify(error);
+      // A tool that throws is re-runnable: the vendor calls inside it are checkpointed themselves.
+      const outcome = tool ? 'failed' : this.#classify(error);
       const status = statusOf(error);
       const message = this.#credentials.redact(error instanceof Error ? error.message : String(error));
       const code = outcome === 'failed' ? 'vendor_error' : 'outcome_unknown';
@@ -613,6 +709,13 @@ class SpendGuard implements Guard {
       operation: operationName(request),
     };
   }
+}
+
+/** The named fields of a tool input, or all of it. */
+function pickFields(input: unknown, fields: readonly string[] | undefined): unknown {
+  if (!fields || input === null || typeof input !== 'object') return input;
+  const record = input as Record<string, unknown>;
+  return Object.fromEntries(fields.map((f) => [f, record[f]]));
 }
 
 function operationOf(request: ExecuteRequest): VendorOperation {

@@ -11,6 +11,7 @@ export {
   type Guard,
   type GuardOptions,
   type Settlement,
+  type ToolCallRequest,
   type VendorCallContext,
 } from './guard.ts';
 export { type Attribution, type Money, type Operation, operationName, readParam } from './operation.ts';
@@ -58,6 +59,7 @@ export {
   finishTx,
   type StateTx,
 } from './stores/state-tx.ts';
+export { stopsTheRun, type ToolRefusal, toolRefusal } from './tool-refusal.ts';
 export {
   type AuthenticatedKey,
   type DeriveOptions,

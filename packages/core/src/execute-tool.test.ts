@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createGuard, type Guard } from './guard.ts';
+import { MemoryStore } from './stores/memory-store.ts';
+
+let guard: Guard;
+let token: string;
+let rootId: string;
+
+beforeEach(async () => {
+  guard = createGuard({
+    policies: { policies: { agent: { stripe: { allow: ['POST /v1/charges'] } } } },
+    store: new MemoryStore(),
+  });
+  const root = await guard.keys.issueRoot({ policy: 'agent' });
+  token = root.token;
+  rootId = root.id;
+});
+
+function counter() {
+  const c = {
+    runs: 0,
+    fn: async () => {
+      c.runs++;
+      await sleep(10);
+      return { charged: c.runs };
+    },
+  };
+  return c;
+}
+
+describe('guard.executeTool', () => {
+  it('runs a tool once per input and replays its result for a duplicate, across runs of one root key', async () => {
+    const tool = counter();
+    const runA = await guard.keys.derive(token, { runId: 'a' });
+    const runB = await guard.keys.derive(token, { runId: 'b' });
+    const input = { customer: 'cus_1', amount: 500 };
+    const first = await guard.executeTool(
+      { key: runA.token, tool: 'charge', input, toolCallId: 'call_1' },
+      tool.fn,
+    );
+    const again = await guard.executeTool(
+      { key: runB.token, tool: 'charge', input: { amount: 500, customer: 'cus_1' }, toolCallId: 'call_9' },
+      tool.fn,
+    );
+    expect(first).toMatchObject({ decision: 'executed', result: { charged: 1 } });
+    expect(again).toMatchObject({ decision: 'replayed', result: { charged: 1 } });
+    const other = await guard.executeTool(
+      { key: runA.token, tool: 'charge', input: { ...input, amount: 600 } },
+      tool.fn,
+    );
+    expect(other.decision).toBe('executed');
+    expect(tool.runs).toBe(2);
+    const rows = await guard.audit.list();
+    expect(rows.map((r) => [r.vendor, r.operation, r.toolCallId, r.rootKeyId])).toEqual([
+      ['tool', 'CALL charge', 'call_1', rootId],
+      ['tool', 'CALL charge', 'call_9', rootId],
+      ['tool', 'CALL charge', null, rootId],
+    ]);
+  });
+
+  it('keys on the named billing fields only', async () => {
+    const tool = counter();
+    const call = (note: string) =>
+      guard.executeTool(
+        {
+          key: token,
+          tool: 'charge',
+          input: { customer: 'cus_1', amount: 500, note },
+          fields: ['customer', 'amount'],
+        },
+        tool.fn,
+      );
+    await call('first try');
+    expect((await call('the model reworded this')).decision).toBe('replayed');
+    expect(tool.runs).toBe(1);
+  });
+
+  it('runs concurrent identical calls once', async () => {
+    const tool = counter();
+    const decisions = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        guard.executeTool({ key: token, tool: 'charge', input: { amount: 1 } }, tool.fn),
+      ),
+    );
+    expect(tool.runs).toBe(1);
+    expect(decisions.every((d) => 'result' in d && (d.result as { charged: number }).charged === 1)).toBe(
+      true,
+    );
+  });
+
+  it('lets a tool that threw run again, and refuses a revoked key without running', async () => {
+    let runs = 0;
+    const flaky = async () => {
+      runs++;
+      if (runs === 1) throw new Error('the receipt service is down');
+      return { ok: true };
+    };
+    expect(await guard.executeTool({ key: token, tool: 'refund', input: { id: 1 } }, flaky)).toMatchObject({
+      decision: 'failed',
+      code: 'vendor_error',
+    });
+    expect((await guard.executeTool({ key: token, tool: 'refund', input: { id: 1 } }, flaky)).decision).toBe(
+      'executed',
+    );
+    await guard.keys.revoke(rootId);
+    expect(await guard.executeTool({ key: token, tool: 'refund', input: { id: 2 } }, flaky)).toMatchObject({
+      decision: 'denied',
+      code: 'key_revoked',
+    });
+    expect(runs).toBe(2);
+  });
+});
+
+describe('toolRefusal', () => {
+  it('tells the model what was refused and that retrying will not help; stops the run on a revoked key', async () => {
+    const { toolRefusal, stopsTheRun } = await import('./tool-refusal.ts');
+    const denied = await guard.execute(
+      { key: token, vendor: 'stripe', method: 'POST', path: '/v1/payouts', params: {} },
+      async () => ({}),
+    );
+    expect(toolRefusal(denied)).toMatchObject({
+      refused: true,
+      code: 'operation_not_allowed',
+      reason: expect.stringContaining('/v1/payouts'),
+      advice: expect.stringContaining('Retrying will not help'),
+    });
+    expect(stopsTheRun(denied)).toBe(false);
+    await guard.keys.revoke(rootId);
+    const revoked = await guard.executeTool({ key: token, tool: 'charge', input: {} }, async () => ({}));
+    expect(stopsTheRun(revoked)).toBe(true);
+  });
+});
