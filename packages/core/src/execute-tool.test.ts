@@ -131,3 +131,31 @@ describe('toolRefusal', () => {
     expect(stopsTheRun(revoked)).toBe(true);
   });
 });
+
+describe('approvals asked through a framework', () => {
+  it('says when a call needs approval, and lets it through when a human approved it in the framework', async () => {
+    const approving = createGuard({
+      policies: {
+        policies: { agent: { stripe: { allow: ['POST /v1/charges'] }, approval: { above: 100 } } },
+      },
+      store: new MemoryStore(),
+    });
+    const { token: key } = await approving.keys.issueRoot({ policy: 'agent' });
+    const big = {
+      key,
+      vendor: 'stripe',
+      method: 'POST',
+      path: '/v1/charges',
+      params: { amount: 20_000, currency: 'usd' },
+    };
+    const small = { ...big, params: { amount: 500, currency: 'usd' } };
+    expect(await approving.needsApproval(big)).toBe(true); // $200, priced by the Stripe profile
+    expect(await approving.needsApproval(small)).toBe(false);
+    expect((await approving.execute(big, async () => ({ id: 'ch_1' }))).decision).toBe('needs_approval');
+    const approved = await approving.execute({ ...big, approvedBy: 'ai-sdk tool approval' }, async () => ({
+      id: 'ch_1',
+    }));
+    expect(approved.decision).toBe('executed');
+    expect((await approving.audit.list()).at(-1)?.message).toBe('approved by ai-sdk tool approval');
+  });
+});

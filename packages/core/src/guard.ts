@@ -60,6 +60,11 @@ export interface ExecuteRequest extends Operation, Attribution {
    * the vendor's real credential; what it reads is not stored.
    */
   lookup?: (path: string, credential: string) => Promise<unknown>;
+  /**
+   * A human already approved this call through the framework's own approval flow (an adapter
+   * sets it); policy approval rules then let it through, and the audit row names who.
+   */
+  approvedBy?: string;
 }
 
 /** One execution of an agent tool, checkpointed as a whole (adapters use this). */
@@ -129,6 +134,12 @@ export interface Guard {
     list(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
     verify(): Promise<AuditVerdict>;
   };
+  /**
+   * Whether the key's policy wants a human's yes before this call (an approval rule matches it).
+   * False when the call would be refused anyway: `execute` says why. Adapters use it to raise the
+   * framework's own approval request before running a tool.
+   */
+  needsApproval(request: ExecuteRequest): Promise<boolean>;
   /** USD spent or reserved by a key: lifetime, this UTC hour and this UTC day. */
   spend(keyId: string): Promise<{ lifetimeUsd: number; hourUsd: number; dayUsd: number }>;
   close(): Promise<void>;
@@ -211,6 +222,22 @@ class SpendGuard implements Guard {
     list: (o?: { afterSeq?: number; limit?: number }) => this.store.readAudit(o),
     verify: async (): Promise<AuditVerdict> => verifyAuditRows(await this.store.readAudit()),
   };
+
+  async needsApproval(request: ExecuteRequest): Promise<boolean> {
+    const auth = await this.keys.authenticate(request.key);
+    if ('code' in auth) return false;
+    const verdict = checkOperation(auth.policy, request);
+    if (!verdict.ok) return false;
+    const profile = this.#profiles.get(request.vendor);
+    let cost = request.cost;
+    if (!cost && profile) {
+      const estimate = await this.#estimate(profile, request, auth.policy);
+      if ('unknown' in estimate) return false;
+      cost = estimate.cost;
+    }
+    const costMicros = toUsdMicros(auth.policy, cost);
+    return costMicros !== undefined && needsApproval(auth.policy, verdict.rule, costMicros);
+  }
 
   async spend(keyId: string) {
     const now = this.#now();
@@ -312,6 +339,9 @@ class SpendGuard implements Guard {
     const { request, auth, profile, cost, costMicros, audit, startedAt, vendorCall, options } = p;
     const { key, policy } = auth;
     const tool = p.approvalRule === null && request.vendor === 'tool';
+    if (request.approvedBy && p.approvalRule && needsApproval(policy, p.approvalRule, costMicros)) {
+      audit.message = `approved by ${request.approvedBy}`;
+    }
     const fingerprint = contentHash([
       request.vendor,
       request.method.toUpperCase(),
@@ -350,7 +380,7 @@ class SpendGuard implements Guard {
               : [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit, expiresAt: (minute + 2) * MINUTE }];
           }),
       approval:
-        p.approvalRule && needsApproval(policy, p.approvalRule, costMicros)
+        p.approvalRule && !request.approvedBy && needsApproval(policy, p.approvalRule, costMicros)
           ? {
               id: `apr_${checkpointId.slice(0, 24)}`,
               checkpointId,

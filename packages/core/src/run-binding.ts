@@ -8,6 +8,8 @@ import type { Attribution } from './operation.ts';
 export interface RunBinding extends Attribution {
   /** The run's vault-key token. */
   key: string;
+  /** A human approved the current tool call through the framework's approval flow. */
+  approvedBy?: string;
 }
 
 const storage = new AsyncLocalStorage<RunBinding>();

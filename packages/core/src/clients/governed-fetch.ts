@@ -121,6 +121,7 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
         agentId: options.agentId ?? binding?.agentId,
         toolCallId: options.toolCallId ?? binding?.toolCallId,
         traceId: options.traceId ?? binding?.traceId,
+        approvedBy: binding?.approvedBy,
       },
       async ({ idempotencyKey, credential }) => {
         const headers = new Headers(request.headers);
