@@ -1,0 +1,72 @@
+import { StoreUnavailableError } from '@spendguard/core';
+
+/** SQLSTATEs after which the whole transaction is safely retried: it was rolled back. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** SQLSTATE classes and node error codes meaning the connection, not the statement, failed. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown (pg_terminate_backend)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+]);
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isRetryable(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== undefined && RETRYABLE.has(code);
+}
+
+/** The connection broke (or never opened): the statement may not have reached the server. */
+export function isConnectionError(error: unknown): boolean {
+  const code = codeOf(error);
+  if (code !== undefined && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Connection ended/i.test(
+    message,
+  );
+}
+
+/** Hides the password and the whole URL in anything we pass on. */
+export class Redactor {
+  readonly #secrets: string[];
+
+  constructor(secrets: (string | undefined)[]) {
+    this.#secrets = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 3);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) out = out.split(secret).join('[redacted]');
+    return out;
+  }
+}
+
+/** Every failure leaves the store as a StoreUnavailableError with a redacted message. */
+export function storeError(
+  error: unknown,
+  where: string,
+  redactor: Redactor,
+  hint = '',
+): StoreUnavailableError {
+  if (error instanceof StoreUnavailableError) return error;
+  const code = codeOf(error);
+  const raw = error instanceof Error ? error.message : String(error);
+  let extra = hint;
+  if (code === '42P01' || code === '3F000') extra = ' (run `await store.migrate()` to create the schema)';
+  const text = `postgres store (${where}): ${raw}${code ? ` [${code}]` : ''}${extra}`;
+  const message = redactor.redact(text);
+  // An error that carried a secret is not kept as the cause: it would be logged with it.
+  return new StoreUnavailableError(message, message === text ? { cause: error } : {});
+}

@@ -1,0 +1,294 @@
+import { inspect } from 'node:util';
+import {
+  createGuard,
+  type ExecuteDecision,
+  type ExecuteRequest,
+  type PolicyDocument,
+  VendorCallError,
+} from '@spendguard/core';
+import { describeStoreConformance } from '@spendguard/core/testing';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresStore } from './postgres-store.ts';
+import { testSchemas } from './test-support.ts';
+
+const db = testSchemas();
+afterAll(() => db.dropAll());
+
+describeStoreConformance('postgres', () => db.store(), {
+  async tamperAudit(store, seq, how) {
+    const audit = `"${(store as PostgresStore).schema}".audit`;
+    if (how === 'delete') await db.sql(`DELETE FROM ${audit} WHERE seq = $1`, [seq]);
+    else {
+      const [row] = await db.sql<{ data: string }>(`SELECT data FROM ${audit} WHERE seq = $1`, [seq]);
+      await db.sql(`UPDATE ${audit} SET data = $1 WHERE seq = $2`, [
+        JSON.stringify({ ...JSON.parse(row?.data ?? '{}'), amount: 9999 }),
+        seq,
+      ]);
+    }
+  },
+});
+
+const POLICIES: PolicyDocument = {
+  policies: { billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perKey: 100, perDay: 50 } } },
+};
+
+function charge(token: string, cents: number, order: string): ExecuteRequest {
+  return {
+    key: token,
+    vendor: 'stripe',
+    method: 'POST',
+    path: '/v1/charges',
+    params: { amount: cents, currency: 'usd', order },
+    cost: { amount: cents / 100, currency: 'usd' },
+  };
+}
+
+describe('postgres store', () => {
+  it('migrates idempotently, also from several processes at once', async () => {
+    const schema = db.schema();
+    const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: db.url, schema, max: 1 }));
+    const results = await Promise.all(stores.map((s) => s.migrate()));
+    expect(results.filter((r) => r.from === 0)).toHaveLength(1);
+    expect(results.every((r) => r.to === 1)).toBe(true);
+    expect(await stores[0]?.migrate()).toEqual({ from: 1, to: 1 });
+    const tables = await db.sql<{ table_name: string }>(
+      'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1',
+      [schema],
+    );
+    expect(tables.map((t) => t.table_name)).toEqual([
+      'approvals',
+      'audit',
+      'audit_head',
+      'checkpoints',
+      'counters',
+      'keys',
+      'marks',
+      'migrations',
+      'tokens',
+    ]);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('tells to migrate when the schema is missing, and refuses bad schema names', async () => {
+    const store = new PostgresStore({ url: db.url, schema: db.schema() });
+    await expect(store.getCounter('x')).rejects.toMatchObject({
+      code: 'store_unavailable',
+      message: expect.stringContaining('store.migrate()'),
+    });
+    await store.close();
+    expect(() => new PostgresStore({ url: db.url, schema: 'x"; DROP TABLE y; --' })).toThrow(
+      /plain identifier/,
+    );
+    expect(() => new PostgresStore({ url: 'mysql://root@localhost/test' })).toThrow(/postgres:\/\//);
+    expect(() => new PostgresStore({})).toThrow(/url/);
+  });
+
+  it('keeps schemas apart: two stores on one database share nothing', async () => {
+    const a = await db.store();
+    const b = await db.store();
+    const guardA = createGuard({ policies: POLICIES, store: a });
+    const root = await guardA.keys.issueRoot({ policy: 'billing' });
+    expect((await guardA.execute(charge(root.token, 700, 'o1'), async () => ({ id: 'ch_1' }))).decision).toBe(
+      'executed',
+    );
+    expect(await b.getKey(root.id)).toBeUndefined();
+    expect(await b.readAudit()).toEqual([]);
+    expect((await a.readAudit()).map((r) => r.code)).toEqual(['executed']);
+    await guardA.close();
+    await b.close();
+  });
+
+  it('begins and finishes in two round trips each (pipelined), three for a begin that denies', async () => {
+    const store = await db.store();
+    const guard = createGuard({ policies: POLICIES, store });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    await guard.execute(charge(root.token, 100, 'warm'), async () => ({ id: 'ch_0' })); // caches the key
+    const measure = async <T>(fn: () => Promise<T>) => {
+      const before = { ...store.stats };
+      const value = await fn();
+      return {
+        value,
+        roundTrips: store.stats.roundTrips - before.roundTrips,
+        queries: store.stats.queries - before.queries,
+      };
+    };
+    const executed = await measure(() =>
+      guard.execute(charge(root.token, 500, 'o1'), async () => ({ id: 'ch_1' })),
+    );
+    expect(executed.value.decision).toBe('executed');
+    expect(executed.roundTrips).toBe(4); // begin 2 + finish 2
+    const replayed = await measure(() =>
+      guard.execute(charge(root.token, 500, 'o1'), async () => ({ id: 'ch_x' })),
+    );
+    expect(replayed.value.decision).toBe('replayed');
+    expect(replayed.roundTrips).toBe(3); // begin locks the audit head in a second round trip
+    const capped = await measure(() =>
+      guard.execute(charge(root.token, 5000, 'o2'), async () => ({ id: 'ch_2' })),
+    );
+    expect(capped.value.code).toBe('cap_exceeded');
+    expect(capped.roundTrips).toBe(3);
+    expect(store.stats.retries).toBe(0);
+    await guard.close();
+  });
+
+  it('reruns finish locking every counter when the SQL guess of what settles is wrong', async () => {
+    const store = await db.store();
+    const guard = createGuard({ policies: POLICIES, store });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    let trips = 0;
+    const d = await guard.execute(
+      charge(root.token, 1000, 'o1'),
+      async () => {
+        // Make the checkpoint's column claim the reservation already equals the actual cost.
+        await db.sql(
+          `UPDATE "${store.schema}".checkpoints SET reserved_micros = 7000000 WHERE data IS NOT NULL`,
+        );
+        trips = store.stats.roundTrips;
+        return { id: 'ch_1' };
+      },
+      { settle: () => ({ cost: { amount: 7, currency: 'usd' } }) },
+    );
+    expect(d).toMatchObject({ decision: 'executed', code: 'executed', actualCostUsd: 7 });
+    // Lock-and-load 1, then the rules change an unlocked counter: ROLLBACK 1, finish again 2.
+    expect(store.stats.roundTrips - trips).toBe(4);
+    expect((await guard.spend(root.id)).lifetimeUsd).toBe(7);
+    await guard.close();
+  });
+
+  it('works on an existing pool without pipelining, and leaves that pool open on close', async () => {
+    const schema = db.schema();
+    const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+    const store = new PostgresStore({ pool, schema });
+    await store.migrate();
+    const guard = createGuard({ policies: POLICIES, store });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    const decisions = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => guard.execute(charge(root.token, 300, `o${i}`), async () => ({}))),
+    );
+    // $3 each against the $50 daily cap: 16 fit.
+    expect(decisions.filter((d) => d.decision === 'executed')).toHaveLength(16);
+    expect((await guard.spend(root.id)).dayUsd).toBe(48);
+    expect(store.stats.roundTrips).toBe(store.stats.queries); // no pipelining: one statement a trip
+    await guard.close();
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await pool.end();
+  });
+
+  it('never shows the password: not in errors, decisions or an inspected store', async () => {
+    const password = 'hunter2-Very-Secret-pw';
+    const url = `postgres://root:${password}@127.0.0.1:1/test`;
+    const store = new PostgresStore({ url, connectionTimeoutMs: 500 });
+    const guard = createGuard({ policies: POLICIES, store });
+    const failure = await store.getKey('key_1').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'store_unavailable' });
+    const issued = await guard.keys.issueRoot({ policy: 'billing' }).catch((error: unknown) => error);
+    const dump = [
+      inspect(failure, { depth: 5 }),
+      inspect(issued, { depth: 5 }),
+      inspect(store, { depth: 5, showHidden: true }),
+      JSON.stringify(store),
+      String((failure as Error).stack),
+    ].join('\n');
+    expect(dump).not.toContain(password);
+    expect(dump).toContain('127.0.0.1:1/test');
+    await guard.close();
+  });
+
+  it('prunes counters and alert marks of windows that ended', async () => {
+    const store = await db.store();
+    const guard = createGuard({
+      policies: {
+        policies: {
+          billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perHour: 10 }, alerts: [50] },
+        },
+      },
+      store,
+      now: () => Date.parse('2020-01-01T10:30:00Z'),
+    });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    await guard.execute(charge(root.token, 600, 'o1'), async () => ({}));
+    expect((await guard.spend(root.id)).hourUsd).toBe(6);
+    expect(await store.prune(Date.parse('2020-01-01T10:59:00Z'))).toEqual({ counters: 0, marks: 0 });
+    expect(await store.prune(Date.parse('2020-01-01T11:00:01Z'))).toEqual({ counters: 1, marks: 1 });
+    expect((await guard.spend(root.id)).lifetimeUsd).toBe(6); // the lifetime counter never expires
+    await guard.close();
+  });
+
+  it('mixed concurrent load on derived keys: no deadlock, no retry, every cent accounted for', async () => {
+    const store = await db.store({ max: 10 });
+    const guard = createGuard({
+      policies: {
+        policies: {
+          billing: {
+            stripe: { allow: ['POST /v1/charges'] },
+            caps: { perDay: 400, perRun: 40, perHour: 1000 },
+            alerts: [50, 90],
+            rate: { perMinute: 100_000 },
+            approval: { above: 35 },
+          },
+        },
+      },
+      store,
+      leaseMs: 60_000,
+    });
+    const [before] = await db.sql<{ deadlocks: number }>(
+      'SELECT deadlocks::int FROM pg_stat_database WHERE datname = current_database()',
+    );
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => guard.keys.derive(root.token, { runId: `run-${i}` })),
+    );
+    const agents = await Promise.all(runs.map((run) => guard.keys.derive(run.token, { name: 'sub' })));
+    const tokens = [root.token, ...runs.map((r) => r.token), ...agents.map((a) => a.token)];
+    let n = 0;
+    const calls: Promise<ExecuteDecision<unknown>>[] = [];
+    for (let i = 0; i < 400; i++) {
+      const token = tokens[i % tokens.length] as string;
+      const cents = 100 + (i % 7) * 50;
+      const order = i % 5 === 0 ? 'dup' : `o${i}`; // duplicates share a checkpoint across keys
+      const kind = i % 11;
+      if (kind === 3) {
+        calls.push(guard.execute({ ...charge(token, cents, order), path: '/v1/payouts' }, async () => ({})));
+      } else if (kind === 5) {
+        calls.push(
+          guard.execute(charge(token, cents, order), async () => {
+            throw new VendorCallError('declined', { outcome: 'failed', status: 402 });
+          }),
+        );
+      } else if (kind === 7) {
+        calls.push(
+          guard.execute(charge(token, cents, order), async () => {
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          }),
+        );
+      } else {
+        calls.push(guard.execute(charge(token, cents, order), async () => ({ id: `ch_${n++}` })));
+      }
+      if (i === 200) calls.push(guard.keys.revoke(runs[2]?.id as string).then(() => ({}) as never));
+      if (i === 300) calls.push(guard.execute(charge(root.token, 3900, 'big'), async () => ({})));
+    }
+    const decisions = (await Promise.all(calls)).filter((d) => d && 'decision' in d);
+    const [after] = await db.sql<{ deadlocks: number }>(
+      'SELECT deadlocks::int FROM pg_stat_database WHERE datname = current_database()',
+    );
+    expect(decisions.filter((d) => d.code === 'store_unavailable')).toEqual([]);
+    expect(after?.deadlocks).toBe(before?.deadlocks);
+    expect(store.stats.retries).toBe(0);
+    // The root's day window holds what ran plus what is reserved for unknown outcomes, exactly.
+    const micros = (usd: number) => Math.round(usd * 1e6);
+    const settled = decisions
+      .filter((d) => d.decision === 'executed')
+      .reduce((sum, d) => sum + micros(d.actualCostUsd ?? 0), 0);
+    const unknown = decisions
+      .filter((d) => d.code === 'outcome_unknown' && d.decision === 'failed')
+      .reduce((sum, d) => sum + micros(d.estimatedCostUsd ?? 0), 0);
+    expect(micros((await guard.spend(root.id)).dayUsd)).toBe(settled + unknown);
+    expect(settled + unknown).toBeLessThanOrEqual(micros(400));
+    expect(decisions.some((d) => d.code === 'cap_exceeded')).toBe(true);
+    expect(decisions.some((d) => d.code === 'key_revoked')).toBe(true);
+    expect(decisions.some((d) => d.decision === 'needs_approval')).toBe(true);
+    expect(await guard.audit.verify()).toMatchObject({ ok: true });
+    await guard.close();
+  });
+});

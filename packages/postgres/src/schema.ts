@@ -1,0 +1,107 @@
+import { GENESIS_HASH } from '@spendguard/core';
+
+/** The newest schema version `migrate()` brings a schema to. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Check a schema name and quote it as an SQL identifier. */
+export function quoteSchema(schema: string): string {
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new TypeError(
+      `the Postgres schema name ${JSON.stringify(schema)} must be a plain identifier (letters, digits, _; at most 63)`,
+    );
+  }
+  return `"${schema}"`;
+}
+
+/** Fully qualified table names of one schema. */
+export interface Tables {
+  migrations: string;
+  keys: string;
+  tokens: string;
+  checkpoints: string;
+  counters: string;
+  approvals: string;
+  marks: string;
+  audit: string;
+  auditHead: string;
+}
+
+export function tables(schema: string): Tables {
+  const s = quoteSchema(schema);
+  return {
+    migrations: `${s}.migrations`,
+    keys: `${s}.keys`,
+    tokens: `${s}.tokens`,
+    checkpoints: `${s}.checkpoints`,
+    counters: `${s}.counters`,
+    approvals: `${s}.approvals`,
+    marks: `${s}.marks`,
+    audit: `${s}.audit`,
+    auditHead: `${s}.audit_head`,
+  };
+}
+
+/**
+ * Each migration, in order; version n is `MIGRATIONS[n - 1]`. Ids use the "C" collation: lock
+ * order (ORDER BY id) is then the same bytewise order in every database, and comparisons are cheap.
+ * Records are JSON in TEXT columns (as in SQLite): the audit hash is computed over the exact
+ * values, and TEXT keeps every string the engine writes (JSONB refuses `\u0000`).
+ */
+export const MIGRATIONS: readonly ((t: Tables) => string)[] = [
+  (t) => `
+CREATE TABLE ${t.keys} (
+  id text COLLATE "C" PRIMARY KEY,
+  ord bigint GENERATED ALWAYS AS IDENTITY,
+  root_id text COLLATE "C" NOT NULL,
+  data text NOT NULL,
+  revoked_at bigint
+);
+CREATE INDEX ON ${t.keys} (ord);
+CREATE TABLE ${t.tokens} (
+  id text COLLATE "C" PRIMARY KEY,
+  key_id text COLLATE "C" NOT NULL,
+  hash text NOT NULL,
+  created_at bigint NOT NULL
+);
+-- data IS NULL: a row begin inserted only to have something to lock; never a checkpoint.
+-- state, fencing_token, reserved_micros and windows repeat fields of data, so that finish can
+-- tell in SQL whether it will change the counters, and lock them only then.
+CREATE TABLE ${t.checkpoints} (
+  id text COLLATE "C" PRIMARY KEY,
+  state text,
+  fencing_token bigint,
+  reserved_micros bigint,
+  windows text[] COLLATE "C",
+  data text
+) WITH (fillfactor = 80);
+CREATE TABLE ${t.counters} (
+  id text COLLATE "C" PRIMARY KEY,
+  value bigint NOT NULL,
+  expires_at bigint
+) WITH (fillfactor = 70);
+CREATE INDEX ON ${t.counters} (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE ${t.approvals} (
+  id text COLLATE "C" PRIMARY KEY,
+  data text NOT NULL
+) WITH (fillfactor = 80);
+CREATE TABLE ${t.marks} (
+  id text COLLATE "C" PRIMARY KEY,
+  expires_at bigint
+);
+CREATE INDEX ON ${t.marks} (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE ${t.audit} (
+  seq bigint PRIMARY KEY,
+  hash text NOT NULL,
+  data text NOT NULL
+);
+-- The chain's head: one row, locked FOR UPDATE by every step that appends, so appends are serial.
+CREATE TABLE ${t.auditHead} (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  seq bigint NOT NULL,
+  hash text NOT NULL
+) WITH (fillfactor = 50);
+INSERT INTO ${t.auditHead} (id, seq, hash) VALUES (true, 0, '${GENESIS_HASH}');
+`,
+];
