@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Workspace packages resolve to their TypeScript source (the `source` export condition), so
-// tests never run against a stale build.
-const conditions = ['source', 'module', 'node', 'development|production'];
+// Workspace packages resolve to their TypeScript source through the `@spendguard/source` export
+// condition, so tests never run against a stale build. (A private name: some dependencies publish
+// a plain `source` condition pointing at TypeScript that Node will not run from node_modules.)
+const conditions = ['@spendguard/source', 'module', 'node', 'development|production'];
 
 export default defineConfig({
   resolve: { conditions },

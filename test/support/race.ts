@@ -8,7 +8,7 @@ const WORKER = fileURLToPath(new URL('./race-worker.ts', import.meta.url));
 /** Start one worker process per config, release them together, and collect their reports. */
 export async function race(configs: WorkerConfig[], timeoutMs = 60_000): Promise<WorkerReport[]> {
   const children: ChildProcess[] = configs.map((config) =>
-    spawn(process.execPath, ['--conditions=source', WORKER, JSON.stringify(config)], {
+    spawn(process.execPath, ['--conditions=@spendguard/source', WORKER, JSON.stringify(config)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   );

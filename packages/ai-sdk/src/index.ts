@@ -1,1 +1,12 @@
-export {};
+export type { ToolRefusal } from '@spendguard/core';
+export { RunStoppedError } from './errors.ts';
+export {
+  type CheckpointKeyContext,
+  type CheckpointKeyFunction,
+  type GuardToolOptions,
+  type GuardToolsBaseOptions,
+  type GuardToolsOptions,
+  guardTool,
+  guardTools,
+  isToolRefusal,
+} from './guard-tools.ts';

@@ -1,0 +1,23 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const dir = fileURLToPath(new URL('..', import.meta.url));
+
+it('runs offline as `pnpm start` runs it: one charge each, the $900 refused, the revoked run stopped', async () => {
+  const env = { ...process.env };
+  for (const name of ['OPENAI_API_KEY', 'AI_GATEWAY_API_KEY', 'STRIPE_SECRET_KEY', 'NODE_OPTIONS'])
+    delete env[name];
+  const { stdout } = await run(process.execPath, ['--conditions=@spendguard/source', 'src/main.ts'], {
+    cwd: dir,
+    env,
+  });
+  expect(stdout).toContain('offline: mock model, fake Stripe');
+  expect(stdout).toMatch(/refused \(\w+\): .*above the maximum 50000/);
+  expect(stdout).toContain('generation failed');
+  expect(stdout).toContain('Stripe saw 2 charges, $139.99 in all.');
+  expect(stdout).toMatch(/the run stopped: .*revoked.*\(model calls made: 1\)/);
+  expect(stdout).toContain('audit chain verified: {"ok":true');
+});

@@ -1,0 +1,210 @@
+/**
+ * A billing agent on the Vercel AI SDK whose tools go through spendguard.
+ *
+ *   pnpm --filter @spendguard/ai-sdk-billing-agent start
+ *
+ * Offline by default: the AI SDK's own mock model plays the agent, against a fake Stripe on
+ * loopback, with a SQLite store in a temp directory. With `STRIPE_SECRET_KEY` (use a test-mode
+ * key) the charges go to your real Stripe account; with `AI_GATEWAY_API_KEY` a real model plays
+ * the agent through the AI Gateway, which ships inside `ai`. `OPENAI_API_KEY` alone needs
+ * `@ai-sdk/openai`, which this workspace does not install (see the README).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guardTools, isToolRefusal, RunStoppedError } from '@spendguard/ai-sdk';
+import { type AuditRow, createGuard, type Guard, SqliteStore } from '@spendguard/core';
+import { createGovernedStripe } from '@spendguard/core/stripe';
+import { generateText, isStepCount, type LanguageModel, type ModelMessage, type StepResult } from 'ai';
+import { type BillingTools, createBillingTools } from './billing-tools.ts';
+import { chargeCall, offlineModel } from './offline-model.ts';
+import { billingPolicy } from './policy.ts';
+import { startOfflineWorld } from './world.ts';
+
+/** One generation, printing each tool result as the model reads it. */
+async function agentTurn(
+  model: LanguageModel,
+  tools: BillingTools,
+  prompt: string | ModelMessage[],
+  abortSignal?: AbortSignal,
+): Promise<{ messages: ModelMessage[]; text: string }> {
+  const messages: ModelMessage[] = [];
+  let text = '';
+  await generateText({
+    model,
+    tools,
+    prompt,
+    stopWhen: isStepCount(8),
+    maxRetries: 0,
+    ...(abortSignal && { abortSignal }),
+    onStepEnd: (step: StepResult<BillingTools>) => {
+      messages.push(...step.response.messages);
+      text = step.text || text;
+      for (const part of step.content) {
+        if (part.type === 'tool-result')
+          console.log(`    ${part.toolName}(${brief(part.input)}) → ${brief(part.output)}`);
+        if (part.type === 'tool-error')
+          console.log(`    ${part.toolName}(${brief(part.input)}) → error: ${part.error}`);
+      }
+    },
+  });
+  return { messages, text };
+}
+
+function brief(value: unknown): string {
+  if (isToolRefusal(value)) return `refused (${value.code}): ${value.reason}`;
+  const o = value as Record<string, unknown>;
+  if ('chargeId' in o) return `${o.status} ${o.chargeId} ${o.amountCents} ${o.currency}`;
+  return Object.entries(o)
+    .filter(([k]) => k !== 'currency')
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+}
+
+function printAudit(rows: AuditRow[]): void {
+  console.log('\n  audit (hash-chained):');
+  for (const r of rows) {
+    const cost = r.actualCostUsd === null ? '' : ` $${r.actualCostUsd.toFixed(2)}`;
+    console.log(
+      `    #${r.seq} ${r.decision.padEnd(14)} ${r.code.padEnd(18)} ${(r.operation ?? '').padEnd(20)}${cost.padEnd(9)} run=${r.runId} call=${r.toolCallId}`,
+    );
+  }
+}
+
+/** Offline: the mock model plays a run with a double-fired charge, an illegal one, a provider outage and a revoked key. */
+async function runOffline(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'spendguard-ai-sdk-example-'));
+  const world = await startOfflineWorld({
+    store: new SqliteStore({ file: join(dir, 'spendguard.db') }),
+    credentialEnv: 'SPENDGUARD_EXAMPLE_STRIPE_KEY',
+  });
+  try {
+    const ids = await world.customers('ada', 'bob');
+    const runId = `billing-run-${Date.now().toString(36)}`;
+    const abortController = new AbortController();
+    const tools = guardTools(createBillingTools(world.governedStripe()), {
+      guard: world.guard,
+      key: world.rootToken,
+      runId,
+      agentId: 'billing-agent',
+      abortController,
+      fields: { charge: ['customer', 'amountCents', 'currency', 'orderId'] },
+    });
+
+    console.log('1. The model charges Ada twice in one turn, tries $900 for Bob, then its provider fails.');
+    const model = offlineModel([
+      { calls: [chargeCall(ids.ada, 4999, 'ord_1001'), chargeCall(ids.ada, 4999, 'ord_1001')] },
+      { calls: [chargeCall(ids.bob, 90_000, 'ord_1002')] },
+      { fails: new Error('503 Service Unavailable from the model provider') },
+      // the retried generation starts over
+      { calls: [chargeCall(ids.ada, 4999, 'ord_1001')] },
+      { calls: [chargeCall(ids.bob, 9_000, 'ord_1002')] },
+      { text: 'Charged Ada $49.99 and Bob $90.00.' },
+    ]);
+    const prompt = 'Charge Ada $49.99 for order 1001 and Bob $90 for order 1002.';
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        console.log(`  attempt ${attempt}:`);
+        const { text } = await agentTurn(model, tools, prompt, abortController.signal);
+        console.log(`  model: ${text}`);
+        break;
+      } catch (error) {
+        if (error instanceof RunStoppedError) throw error; // the kill switch: never retry
+        console.log(`  generation failed (${(error as Error).message}); the app retries it`);
+      }
+    }
+    const charges = world.fake.ledger.list('charge');
+    console.log(
+      `  Stripe saw ${charges.length} charges, $${(world.fake.ledger.moneyMoved('usd') / 100).toFixed(2)} in all.`,
+    );
+
+    console.log('\n2. An operator revokes the run key; the agent tries to charge again.');
+    const runKey = await world.guard.keys.derive(world.rootToken, { runId });
+    await world.guard.keys.revoke(runKey.id);
+    const after = offlineModel([{ calls: [chargeCall(ids.ada, 1500, 'ord_1003')] }, { text: 'Charged.' }]);
+    try {
+      await agentTurn(after, tools, 'Charge Ada $15 for order 1003.', abortController.signal);
+    } catch (error) {
+      if (!(error instanceof RunStoppedError)) throw error;
+      console.log(`  the run stopped: ${error.message} (model calls made: ${after.doGenerateCalls.length})`);
+    }
+    printAudit(await world.guard.audit.list());
+    const verdict = await world.guard.audit.verify();
+    console.log(`  audit chain verified: ${JSON.stringify(verdict)}`);
+  } finally {
+    await world.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** With real keys: a real model (AI Gateway) and/or real Stripe (test mode), one agent turn. */
+async function runLive(gatewayModel: string | undefined, stripeKey: string | undefined): Promise<void> {
+  let guard: Guard;
+  let tools: BillingTools;
+  let customer: string;
+  let close = async () => {};
+  if (stripeKey) {
+    guard = createGuard({ policies: billingPolicy('STRIPE_SECRET_KEY') }); // SQLite under .spendguard/
+    const root = await guard.keys.issueRoot({ policy: 'billing-agent', name: 'ai-sdk-billing-agent' });
+    const admin = createGovernedStripe({ guard, key: root.token });
+    customer = (await admin.customers.create({ name: 'spendguard example', source: 'tok_visa' })).id;
+    tools = guardTools(createBillingTools(createGovernedStripe({ guard })), {
+      guard,
+      key: root.token,
+      agentId: 'billing-agent',
+    });
+    close = () => guard.close();
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'spendguard-ai-sdk-example-'));
+    const world = await startOfflineWorld({
+      store: new SqliteStore({ file: join(dir, 'spendguard.db') }),
+      credentialEnv: 'SPENDGUARD_EXAMPLE_STRIPE_KEY',
+    });
+    guard = world.guard;
+    customer = (await world.customers('ada')).ada as string;
+    tools = guardTools(createBillingTools(world.governedStripe()), {
+      guard,
+      key: world.rootToken,
+      agentId: 'billing-agent',
+    });
+    close = async () => {
+      await world.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  const model: LanguageModel =
+    gatewayModel ??
+    offlineModel([
+      { calls: [chargeCall(customer, 1234, 'ord_live_1'), chargeCall(customer, 1234, 'ord_live_1')] },
+      { text: 'Charged $12.34 once.' },
+    ]);
+  try {
+    const { text } = await agentTurn(
+      model,
+      tools,
+      `Charge customer ${customer} $12.34 in usd for order ord_live_1. To be safe, call the charge tool twice in parallel with the same arguments.`,
+    );
+    console.log(`  model: ${text}`);
+    printAudit(await guard.audit.list());
+  } finally {
+    await close();
+  }
+}
+
+const gatewayModel = process.env.AI_GATEWAY_API_KEY
+  ? (process.env.AI_MODEL ?? 'openai/gpt-4.1-mini')
+  : undefined;
+const stripeKey = process.env.STRIPE_SECRET_KEY;
+if (process.env.OPENAI_API_KEY && !gatewayModel) {
+  console.log(
+    'OPENAI_API_KEY is set, but @ai-sdk/openai is not installed here: using the offline model.\n' +
+      'Set AI_GATEWAY_API_KEY to use a real model through the AI Gateway (it ships inside `ai`).\n',
+  );
+}
+if (gatewayModel || stripeKey) {
+  console.log(`live: model ${gatewayModel ?? 'offline'}, Stripe ${stripeKey ? 'real (your key)' : 'fake'}\n`);
+  await runLive(gatewayModel, stripeKey);
+} else {
+  console.log('spendguard + Vercel AI SDK billing agent (offline: mock model, fake Stripe)\n');
+  await runOffline();
+}

@@ -1,0 +1,241 @@
+import {
+  type DeriveOptions,
+  type ExecuteDecision,
+  type Guard,
+  runWithBinding,
+  SpendguardError,
+  stopsTheRun,
+  type ToolRefusal,
+  toolRefusal,
+} from '@spendguard/core';
+import type { InferToolInput, Tool, ToolExecutionOptions, ToolSet } from 'ai';
+import { RunStoppedError } from './errors.ts';
+import { RunKeys } from './run-keys.ts';
+
+/** What a custom checkpoint key is computed from, besides the tool's input. */
+export interface CheckpointKeyContext {
+  /** The tool's name (its key in the tools record). */
+  toolName: string;
+  /** The AI SDK's id of this tool call (new on every model call). */
+  toolCallId: string;
+  /** The run this call belongs to. */
+  runId: string;
+  /** The tool's context from `toolsContext`, as the AI SDK passed it to `execute`. */
+  context: unknown;
+}
+
+/** A checkpoint key for one tool's input: a business key such as an order id. */
+export type CheckpointKeyFunction<INPUT> = (input: INPUT, ctx: CheckpointKeyContext) => string | undefined;
+
+/** Options every guarded tool shares. */
+export interface GuardToolsBaseOptions {
+  /** The guard that checkpoints, caps and audits the calls. */
+  guard: Guard;
+  /** The root vault key (`sk_sg_…`) of the agent; each run gets a run key derived from it. */
+  key: string;
+  /**
+   * The run the calls belong to (audit rows, run key, run caps). A `runId` string in a tool's
+   * context (`toolsContext: { charge: { runId } }`) wins for that call. Default: one id generated
+   * per `guardTools` / `guardTool` call.
+   */
+  runId?: string;
+  /** The agent's name on every audit row. Default: none. */
+  agentId?: string;
+  /**
+   * Whose duplicates count: `'root'` deduplicates across every run of the root key (a retried
+   * generation, a replayed conversation); `'run'` only within one run. Default: `'root'`.
+   */
+  scope?: 'root' | 'run';
+  /**
+   * Aborted with a `RunStoppedError` when the run's vault key is revoked or expired (the kill
+   * switch). Pass its `signal` as `abortSignal` to `generateText`, `streamText` or the agent call
+   * so no further step runs. Default: none — the tool then only returns the refusal.
+   */
+  abortController?: AbortController;
+  /** How each derived run key narrows the root key's policy (`caps`, `operations`, `ratePerMinute`, `ttl`). Default: not at all. */
+  runKey?: Omit<DeriveOptions, 'runId'>;
+}
+
+/** Options of `guardTools`: the shared ones, and per-tool settings keyed by tool name. */
+export interface GuardToolsOptions<TOOLS extends ToolSet> extends GuardToolsBaseOptions {
+  /**
+   * The billing-relevant input fields of each tool: only these make its checkpoint key, so a
+   * reworded free-text field does not make a new charge. Default: every input field.
+   */
+  fields?: { [NAME in keyof TOOLS]?: readonly (keyof InferToolInput<TOOLS[NAME]> & string)[] };
+  /** A checkpoint key per tool (e.g. the order id) instead of the content hash. Default: the content hash. */
+  idempotencyKey?: { [NAME in keyof TOOLS]?: CheckpointKeyFunction<InferToolInput<TOOLS[NAME]>> };
+}
+
+/** Options of `guardTool`: the shared ones, the tool's name and its settings. */
+export interface GuardToolOptions<INPUT> extends GuardToolsBaseOptions {
+  /** The tool's name, as in the tools record the model sees. Part of the checkpoint key and audit rows. */
+  name: string;
+  /** The billing-relevant input fields that make the checkpoint key. Default: every input field. */
+  fields?: readonly (keyof INPUT & string)[];
+  /** A checkpoint key (e.g. the order id) instead of the content hash. Default: the content hash. */
+  idempotencyKey?: CheckpointKeyFunction<INPUT>;
+}
+
+/**
+ * Wrap a record of AI SDK tools so each execution runs exactly once per input, bound to a run
+ * key (governed clients inside the tool use it), with refusals as outputs the model reads.
+ * Returns the same record type: use it in `generateText`, `streamText` or a `ToolLoopAgent`.
+ * Tools without `execute` (client-side and provider-executed tools) are returned as they are.
+ */
+export function guardTools<TOOLS extends ToolSet>(tools: TOOLS, options: GuardToolsOptions<TOOLS>): TOOLS {
+  const runKeys = runKeysOf(options);
+  const guarded: Record<string, unknown> = {};
+  for (const [name, tool] of Object.entries(tools)) {
+    guarded[name] = wrap(tool, {
+      ...options,
+      name,
+      fields: options.fields?.[name],
+      idempotencyKey: options.idempotencyKey?.[name] as CheckpointKeyFunction<unknown> | undefined,
+      runKeys,
+    });
+  }
+  return guarded as TOOLS;
+}
+
+/** Wrap one AI SDK tool (see `guardTools`); `name` is its key in the tools record. */
+export function guardTool<TOOL extends Tool>(
+  tool: TOOL,
+  options: GuardToolOptions<InferToolInput<TOOL>>,
+): TOOL {
+  return wrap(tool, {
+    ...options,
+    idempotencyKey: options.idempotencyKey as CheckpointKeyFunction<unknown> | undefined,
+    runKeys: runKeysOf(options),
+  });
+}
+
+/** Whether a tool output is a spendguard refusal (for `onStepFinish` handlers and UIs). */
+export function isToolRefusal(output: unknown): output is ToolRefusal {
+  if (output === null || typeof output !== 'object') return false;
+  const o = output as Partial<ToolRefusal>;
+  return o.refused === true && typeof o.code === 'string' && typeof o.reason === 'string';
+}
+
+interface WrapSettings extends GuardToolsBaseOptions {
+  name: string;
+  fields?: readonly string[] | undefined;
+  idempotencyKey?: CheckpointKeyFunction<unknown> | undefined;
+  runKeys: RunKeys;
+}
+
+/** The parts of a tool the wrapper touches. */
+interface ExecutablePart {
+  execute?: (input: unknown, options: ToolExecutionOptions<unknown>) => unknown;
+  toModelOutput?: (options: { toolCallId: string; input: unknown; output: unknown }) => unknown;
+}
+
+function runKeysOf(options: GuardToolsBaseOptions): RunKeys {
+  return new RunKeys(options.guard, options.key, options.runId, options.runKey ?? {});
+}
+
+function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
+  const original = tool as TOOL & ExecutablePart;
+  const run = original.execute;
+  if (typeof run !== 'function') return tool;
+  const { guard, name, agentId, runKeys } = settings;
+
+  const execute = async (input: unknown, options: ToolExecutionOptions<unknown>): Promise<unknown> => {
+    const { toolCallId } = options;
+    const runId = runIdOf(options.context) ?? runKeys.defaultRunId;
+    let key: string;
+    try {
+      key = await runKeys.token(runId);
+    } catch (error) {
+      return refuseUnboundRun(error, settings.abortController);
+    }
+    const idempotencyKey = settings.idempotencyKey?.(input, {
+      toolName: name,
+      toolCallId,
+      runId,
+      context: options.context,
+    });
+    const decision = await guard.executeTool(
+      {
+        key,
+        tool: name,
+        input,
+        runId,
+        toolCallId,
+        ...(agentId !== undefined && { agentId }),
+        ...(settings.fields && { fields: settings.fields }),
+        ...(settings.scope && { scope: settings.scope }),
+        ...(idempotencyKey !== undefined && { idempotencyKey }),
+      },
+      () =>
+        runWithBinding({ key, runId, toolCallId, ...(agentId !== undefined && { agentId }) }, async () =>
+          finalOutput(run.call(original, input, options)),
+        ),
+    );
+    return outputOf(decision, settings.abortController);
+  };
+
+  const toModelOutput = original.toModelOutput;
+  return {
+    ...original,
+    execute,
+    // A refusal is not the tool's own output: send it as JSON rather than through its converter.
+    ...(typeof toModelOutput === 'function' && {
+      toModelOutput: (o: { toolCallId: string; input: unknown; output: unknown }) =>
+        isToolRefusal(o.output) ? { type: 'json', value: o.output } : toModelOutput.call(original, o),
+    }),
+  } as TOOL;
+}
+
+/** The run id a tool's context names (`toolsContext: { <tool>: { runId } }`). */
+function runIdOf(context: unknown): string | undefined {
+  if (context === null || typeof context !== 'object') return undefined;
+  const runId = (context as { runId?: unknown }).runId;
+  return typeof runId === 'string' && runId !== '' ? runId : undefined;
+}
+
+/** What the model reads: the tool's result, or a refusal; a dead key also stops the run. */
+function outputOf(decision: ExecuteDecision<unknown>, abortController: AbortController | undefined): unknown {
+  if (decision.decision === 'executed' || decision.decision === 'replayed') return decision.result;
+  if (stopsTheRun(decision)) {
+    stop(abortController, new RunStoppedError(decision.message, { code: decision.code, decision }));
+  }
+  return toolRefusal(decision);
+}
+
+/** No run key could be derived: the root key cannot act (stop the run), or the store is down. */
+function refuseUnboundRun(error: unknown, abortController: AbortController | undefined): ToolRefusal {
+  if (!(error instanceof SpendguardError)) throw error;
+  if (error.code === 'key_invalid') {
+    stop(abortController, new RunStoppedError(error.message, { code: error.code, cause: error }));
+    return {
+      refused: true,
+      code: error.code,
+      reason: error.message,
+      advice: 'The vault key of this run can no longer act, so the run is stopped. Retrying will not help.',
+    };
+  }
+  if (error.code === 'store_unavailable') {
+    return {
+      refused: true,
+      code: error.code,
+      reason: `the spendguard store is unavailable, so the call was not made: ${error.message}`,
+      advice: 'Do not call it again now; report it to the user.',
+    };
+  }
+  throw error;
+}
+
+function stop(abortController: AbortController | undefined, reason: RunStoppedError): void {
+  if (abortController && !abortController.signal.aborted) abortController.abort(reason);
+}
+
+/** A tool that streams preliminary outputs is checkpointed on its last (final) one. */
+async function finalOutput(result: unknown): Promise<unknown> {
+  if (result !== null && typeof result === 'object' && Symbol.asyncIterator in result) {
+    let last: unknown;
+    for await (const output of result as AsyncIterable<unknown>) last = output;
+    return last;
+  }
+  return await result;
+}
