@@ -1,8 +1,9 @@
 import type { AuditRow } from '@spendguard/core';
+import { isToolRefusal } from '@spendguard/core';
 import type { ModelMessage, ToolSet } from 'ai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RunStoppedError } from './errors.ts';
-import { type GuardToolsOptions, guardTool, guardTools, isToolRefusal } from './guard-tools.ts';
+import { type GuardToolsOptions, guardTool, guardTools } from './guard-tools.ts';
 import { BillingWorld, billingTools } from './testing/billing.ts';
 import { drive, MODES, type Mode, type Outcome, toolOutcomes } from './testing/drive.ts';
 import { promptOf, scriptedModel, type Turn } from './testing/scripted-model.ts';
@@ -319,12 +320,18 @@ describe.each(MODES)('guardTools under %s: the shared behaviour table', (mode: M
     expect(world.fake.ledger.requests).toHaveLength(1); // only creating the customer
     expect(withGuard.charges).toBe(0);
     const [tooMuch, euros] = toolOutcomes(withGuard.result.outcome).map((o) => outputOf(o));
+    // The model reads the policy's own code, not a vendor failure.
     expect(tooMuch).toMatchObject({
       refused: true,
+      code: 'param_not_allowed',
       reason: expect.stringContaining('above the maximum 50000'),
     });
-    expect(euros).toMatchObject({ refused: true, reason: expect.stringContaining('eur') });
-    expect(tooMuch?.advice).toEqual(expect.stringContaining('retry'));
+    expect(euros).toMatchObject({
+      refused: true,
+      code: 'param_not_allowed',
+      reason: expect.stringContaining('eur'),
+    });
+    expect(tooMuch?.advice).toMatch(/retrying will not help/i);
     // The refusal is what the model reads on its next call.
     expect(withGuard.result.nextPrompt).toContain('above the maximum 50000');
   });

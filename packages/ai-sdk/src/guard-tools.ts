@@ -2,7 +2,7 @@ import {
   type DeriveOptions,
   type ExecuteDecision,
   type Guard,
-  runWithBinding,
+  isToolRefusal,
   SpendguardError,
   stopsTheRun,
   type ToolRefusal,
@@ -110,13 +110,6 @@ export function guardTool<TOOL extends Tool>(
   });
 }
 
-/** Whether a tool output is a spendguard refusal (for `onStepFinish` handlers and UIs). */
-export function isToolRefusal(output: unknown): output is ToolRefusal {
-  if (output === null || typeof output !== 'object') return false;
-  const o = output as Partial<ToolRefusal>;
-  return o.refused === true && typeof o.code === 'string' && typeof o.reason === 'string';
-}
-
 interface WrapSettings extends GuardToolsBaseOptions {
   name: string;
   fields?: readonly string[] | undefined;
@@ -167,10 +160,8 @@ function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
         ...(settings.scope && { scope: settings.scope }),
         ...(idempotencyKey !== undefined && { idempotencyKey }),
       },
-      () =>
-        runWithBinding({ key, runId, toolCallId, ...(agentId !== undefined && { agentId }) }, async () =>
-          finalOutput(run.call(original, input, options)),
-        ),
+      // executeTool binds the run (key, runId, toolCallId, agentId) around the tool itself.
+      () => finalOutput(run.call(original, input, options)),
     );
     return outputOf(decision, settings.abortController);
   };

@@ -1,4 +1,4 @@
-export type { ToolRefusal } from '@spendguard/core';
+export { isToolRefusal, type ToolRefusal } from '@spendguard/core';
 export { RunStoppedError } from './errors.ts';
 export {
   type CheckpointKeyContext,
@@ -8,5 +8,4 @@ export {
   type GuardToolsOptions,
   guardTool,
   guardTools,
-  isToolRefusal,
 } from './guard-tools.ts';

@@ -159,3 +159,61 @@ describe('approvals asked through a framework', () => {
     expect((await approving.audit.list()).at(-1)?.message).toBe('approved by ai-sdk tool approval');
   });
 });
+
+describe('refusals inside a tool', () => {
+  it('reports the refusal of a guarded call inside the tool, not a bare failure, and stops on a revoked key', async () => {
+    const run = await guard.keys.derive(token, { runId: 'r1' });
+    // The tool makes a vendor call through the guard (as a governed client would), bound to the run.
+    const payout = () =>
+      guard.executeTool(
+        { key: run.token, tool: 'payout', input: { amount: 5 }, runId: 'r1', toolCallId: 'call_1' },
+        async () => {
+          const { currentRun } = await import('./run-binding.ts');
+          const binding = currentRun();
+          expect(binding).toMatchObject({ key: run.token, runId: 'r1', toolCallId: 'call_1' });
+          const inner = await guard.execute(
+            {
+              key: binding?.key as string,
+              vendor: 'stripe',
+              method: 'POST',
+              path: '/v1/payouts',
+              params: { amount: 5 },
+            },
+            async () => ({}),
+          );
+          if (inner.decision !== 'executed') throw new Error(`Stripe said: ${inner.message}`);
+          return inner.result;
+        },
+      );
+    const refused = await payout();
+    expect(refused).toMatchObject({ decision: 'denied', code: 'operation_not_allowed' });
+    const rows = await guard.audit.list();
+    expect(rows.at(-1)).toMatchObject({
+      vendor: 'tool',
+      decision: 'denied',
+      code: 'operation_not_allowed',
+      toolCallId: 'call_1',
+    });
+
+    const charge = () =>
+      guard.executeTool({ key: run.token, tool: 'charge', input: { amount: 5 } }, async () => {
+        await guard.keys.revoke(rootId); // revoked while the tool runs
+        const inner = await guard.execute(
+          {
+            key: run.token,
+            vendor: 'stripe',
+            method: 'POST',
+            path: '/v1/charges',
+            params: { amount: 5, currency: 'usd' },
+          },
+          async () => ({}),
+        );
+        if (inner.decision !== 'executed') throw new Error(inner.message);
+        return inner.result;
+      });
+    const { stopsTheRun } = await import('./tool-refusal.ts');
+    const revoked = await charge();
+    expect(revoked).toMatchObject({ decision: 'denied', code: 'key_revoked' });
+    expect(stopsTheRun(revoked)).toBe(true);
+  });
+});

@@ -8,6 +8,7 @@ import { type Attribution, type Money, type Operation, operationName } from './o
 import type { OperationRule, PolicyDocument, ResolvedPolicy } from './policy.ts';
 import { checkOperation, microsToUsd, needsApproval, toUsdMicros, usdToMicros } from './policy-check.ts';
 import { loadPolicyFile, parsePolicyDocument } from './policy-loader.ts';
+import { lastRefusal, noteRefusal, type RunBinding, runWithBinding } from './run-binding.ts';
 import type {
   AlertEvent,
   ApprovalRecord,
@@ -81,6 +82,8 @@ export interface ToolCallRequest extends Attribution {
   scope?: 'root' | 'run';
   /** An explicit checkpoint key instead of the content hash. */
   idempotencyKey?: string;
+  /** A human approved this call in the framework's approval flow; vendor calls inside it go through. */
+  approvedBy?: string;
 }
 
 export interface VendorCallContext {
@@ -169,9 +172,12 @@ interface PipelineInput<T> {
   startedAt: number;
   vendorCall: (context: VendorCallContext) => Promise<T>;
   options: ExecuteOptions<T>;
+  /** For a tool: the last guarded call refused inside it, which explains why it threw. */
+  innerRefusal?: () => ExecuteDecision<unknown> | undefined;
 }
 
 interface CallInProgress {
+  innerRefusal: (() => ExecuteDecision<unknown> | undefined) | undefined;
   /** A tool checkpoint: no cost, no policy operation, and a thrown tool surely failed. */
   tool: boolean;
   request: ExecuteRequest;
@@ -258,6 +264,16 @@ class SpendGuard implements Guard {
     vendorCall: (context: VendorCallContext) => Promise<T>,
     options: ExecuteOptions<T> = {},
   ): Promise<ExecuteDecision<T>> {
+    const decision = await this.#executeVendorCall(request, vendorCall, options);
+    if (decision.decision !== 'executed' && decision.decision !== 'replayed') noteRefusal(decision);
+    return decision;
+  }
+
+  async #executeVendorCall<T>(
+    request: ExecuteRequest,
+    vendorCall: (context: VendorCallContext) => Promise<T>,
+    options: ExecuteOptions<T>,
+  ): Promise<ExecuteDecision<T>> {
     const startedAt = performance.now();
     const audit = this.#auditBase(request);
     const auth = await this.#authenticate<T>(request.key, audit);
@@ -320,6 +336,11 @@ class SpendGuard implements Guard {
     const audit = this.#auditBase(operation);
     const auth = await this.#authenticate<T>(request.key, audit);
     if ('decision' in auth) return auth;
+    // The tool runs bound to its key and ids, so governed clients inside it need no parameters.
+    const binding: RunBinding = { key: request.key };
+    for (const field of ['runId', 'agentId', 'toolCallId', 'traceId', 'approvedBy'] as const) {
+      if (request[field] !== undefined) binding[field] = request[field];
+    }
     return this.#pipeline({
       request: operation,
       auth,
@@ -329,8 +350,9 @@ class SpendGuard implements Guard {
       approvalRule: null,
       audit,
       startedAt,
-      vendorCall: () => run(),
+      vendorCall: () => runWithBinding(binding, run),
       options: {},
+      innerRefusal: () => lastRefusal(binding),
     });
   }
 
@@ -420,7 +442,7 @@ class SpendGuard implements Guard {
         case 'proceed':
           return this.#run(
             begun,
-            { request, policy, profile, cost, audit, info, startedAt, tool },
+            { request, policy, profile, cost, audit, info, startedAt, tool, innerRefusal: p.innerRefusal },
             vendorCall,
             options,
           );
@@ -506,6 +528,8 @@ class SpendGuard implements Guard {
     try {
       result = await vendorCall(context);
     } catch (error) {
+      const inner = call.innerRefusal?.();
+      if (inner) return this.#toolRefused<T>(checkpoint, inner, call);
       // A tool that throws is re-runnable: the vendor calls inside it are checkpointed themselves.
       const outcome = tool ? 'failed' : this.#classify(error);
       const status = statusOf(error);
@@ -577,6 +601,39 @@ class SpendGuard implements Guard {
       ...info,
       ...(finished && { auditSeq: finished.seq }),
     };
+  }
+
+  /**
+   * A tool threw because a guarded call inside it was refused: the tool's checkpoint fails (it may
+   * run again) and its decision is that refusal, so the model reads the real reason and a revoked
+   * key still stops the run.
+   */
+  async #toolRefused<T>(
+    checkpoint: CheckpointRecord,
+    inner: ExecuteDecision<unknown>,
+    call: CallInProgress,
+  ): Promise<ExecuteDecision<T>> {
+    const decision =
+      inner.decision === 'needs_approval'
+        ? 'needs_approval'
+        : inner.decision === 'failed'
+          ? 'failed'
+          : 'denied';
+    const finished = await this.#finish({
+      now: this.#now(),
+      checkpointId: checkpoint.id,
+      fencingToken: checkpoint.fencingToken,
+      outcome: 'failed',
+      error: { message: inner.message },
+      audit: {
+        ...call.audit,
+        decision,
+        code: inner.code,
+        message: inner.message,
+        latencyMs: elapsed(call.startedAt),
+      },
+    });
+    return { ...inner, ...call.info, ...(finished && { auditSeq: finished.seq }) } as ExecuteDecision<T>;
   }
 
   /** Settle and wake local waiters; a store failure here must not hide the vendor's answer. */

@@ -59,7 +59,7 @@ export {
   finishTx,
   type StateTx,
 } from './stores/state-tx.ts';
-export { stopsTheRun, type ToolRefusal, toolRefusal } from './tool-refusal.ts';
+export { isToolRefusal, stopsTheRun, type ToolRefusal, toolRefusal } from './tool-refusal.ts';
 export {
   type AuthenticatedKey,
   type DeriveOptions,

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ExecuteDecision } from './decision.ts';
 import type { Attribution } from './operation.ts';
 
 /**
@@ -13,6 +14,8 @@ export interface RunBinding extends Attribution {
 }
 
 const storage = new AsyncLocalStorage<RunBinding>();
+/** Refusals of guarded calls made inside each binding, so a tool checkpoint can report them. */
+const refusals = new WeakMap<RunBinding, ExecuteDecision<unknown>[]>();
 
 /** Run `fn` with `binding` as the current run (for everything it awaits, too). */
 export function runWithBinding<T>(binding: RunBinding, fn: () => T): T {
@@ -22,4 +25,18 @@ export function runWithBinding<T>(binding: RunBinding, fn: () => T): T {
 /** The current run binding, if code is running inside one. */
 export function currentRun(): RunBinding | undefined {
   return storage.getStore();
+}
+
+/** Remember a refused call made inside the current binding (the guard calls this). */
+export function noteRefusal(decision: ExecuteDecision<unknown>): void {
+  const binding = storage.getStore();
+  if (!binding) return;
+  const list = refusals.get(binding);
+  if (list) list.push(decision);
+  else refusals.set(binding, [decision]);
+}
+
+/** The last refused call made inside a binding, if any. */
+export function lastRefusal(binding: RunBinding): ExecuteDecision<unknown> | undefined {
+  return refusals.get(binding)?.at(-1);
 }

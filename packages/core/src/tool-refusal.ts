@@ -52,3 +52,10 @@ export function toolRefusal(decision: ExecuteDecision<unknown>): ToolRefusal | u
       };
   }
 }
+
+/** Whether a tool output is a spendguard refusal (for step handlers and UIs). */
+export function isToolRefusal(output: unknown): output is ToolRefusal {
+  if (output === null || typeof output !== 'object') return false;
+  const o = output as Partial<ToolRefusal>;
+  return o.refused === true && typeof o.code === 'string' && typeof o.reason === 'string';
+}
