@@ -3,14 +3,22 @@
  * and Twilio servers on loopback, with the default SQLite store under .spendguard/.
  * Exits non-zero if the spendguard column shows a duplicate or an overspend.
  */
+import { runAiSdkDemoRows } from '@spendguard/ai-sdk-billing-agent';
+import { SqliteStore } from '@spendguard/core';
 import { renderAudit, renderTable } from './render.ts';
-import { runDemo, violations } from './scenarios.ts';
+import { runDemo, type ScenarioResult, violations } from './scenarios.ts';
 
 const started = performance.now();
 console.log('spendguard demo: each workload runs without, then with spendguard\n');
-const results = await runDemo({
-  onScenario: (r) => console.log(`  ${r.id} done: ${r.title}`),
-});
+const progress = (r: ScenarioResult) => console.log(`  ${r.id} done: ${r.title}`);
+const results: ScenarioResult[] = await runDemo({ onScenario: progress });
+// The same failure modes through a real framework loop: the AI SDK's generateText with its mock model.
+const store = new SqliteStore();
+try {
+  results.push(...(await runAiSdkDemoRows({ store, onRow: progress })));
+} finally {
+  await store.close();
+}
 console.log(`\n${renderTable(results)}`);
 const shown = results.find((r) => r.id === 'F5') ?? results[0];
 if (shown)
