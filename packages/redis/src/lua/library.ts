@@ -1,0 +1,179 @@
+import { AUDIT_FIELDS } from '../audit-fields.ts';
+import { sha256Lua } from './sha256.ts';
+
+/**
+ * Lua shared by the scripts. Every script starts with ARGV[1..3] = the global key prefix and the
+ * two halves of a root key's prefix (`<prefix>{` and `}:` by default), so key names are built in
+ * one place (see keys.ts) and the scripts only concatenate.
+ *
+ * Numbers are stored with `%.17g`, which reads back as the same double in JavaScript. Lua's
+ * `tostring` would round to 14 digits, so it is never used on a number that is stored or sent.
+ */
+export const COMMON_LUA = `
+local G, RP1, RP2 = ARGV[1], ARGV[2], ARGV[3]
+local ai = 3
+local function nx() ai = ai + 1; return ARGV[ai] end
+local function rp(root) return RP1 .. root .. RP2 end
+local sformat, ssub, sgsub, smatch, srep, schar, sgmatch = string.format, string.sub, string.gsub, string.match, string.rep, string.char, string.gmatch
+local tconcat = table.concat
+local function num(x) return sformat('%.17g', x) end
+local function int(x) return sformat('%d', x) end
+`;
+
+/** Lua table entries: each byte JSON.stringify escapes (C0 controls, '"', '\\') and its escape. */
+const JSON_ESCAPES = Array.from({ length: 0x60 }, (_, code) => String.fromCharCode(code))
+  .filter((ch) => ch < ' ' || ch === '"' || ch === '\\')
+  .map((ch) => `[${luaString(ch)}] = ${luaString(JSON.stringify(ch).slice(1, -1))}`)
+  .join(', ');
+
+/** A Lua string literal of an ASCII string, with every byte outside printable ASCII escaped. */
+function luaString(text: string): string {
+  let out = "'";
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    out += code < 0x20 || code > 0x7e || ch === "'" || ch === '\\' ? `\\${code}` : ch;
+  }
+  return `${out}'`;
+}
+
+/**
+ * What the pipeline scripts need beyond COMMON_LUA: SHA-256, JSON strings and numbers printed
+ * exactly as JavaScript prints them, counters with expiry, and the audit append.
+ */
+const PIPELINE_LUA = String.raw`
+local band, bxor, rshift, ror, tohex = bit.band, bit.bxor, bit.rshift, bit.ror, bit.tohex
+local spack, sunpack = struct.pack, struct.unpack
+${sha256Lua()}
+
+-- JSON.stringify of a string, byte for byte: Redis strings reach Lua as UTF-8, which JSON
+-- leaves as it is; only '"', '\' and the C0 controls are escaped, as JavaScript escapes them.
+local JESC = { ${JSON_ESCAPES} }
+local function jstr(s) return '"' .. sgsub(s, '[%z\1-\31"\\]', JESC) .. '"' end
+
+-- Number.prototype.toString: the fewest significant digits that read back as the same double
+-- (%.{p}e is correctly rounded, so the first p that round-trips is JavaScript's choice), laid
+-- out by the ECMAScript rules for where the point goes and when to use an exponent.
+local function jsnum(x)
+  if x ~= x or x == math.huge or x == -math.huge then return 'null' end
+  if x == 0 then return '0' end
+  if x < 0 then return '-' .. jsnum(-x) end
+  local digits, e
+  for p = 1, 17 do
+    local s = sformat('%.' .. (p - 1) .. 'e', x)
+    if p == 17 or tonumber(s) == x then
+      local lead, rest, ex = smatch(s, '^(%d)%.?(%d*)e([-+]%d+)$')
+      digits = sgsub(lead .. rest, '0+$', '')
+      e = tonumber(ex)
+      break
+    end
+  end
+  local k, n = #digits, e + 1
+  if k <= n and n <= 21 then return digits .. srep('0', n - k) end
+  if 0 < n and n <= 21 then return ssub(digits, 1, n) .. '.' .. ssub(digits, n + 1) end
+  if -6 < n and n <= 0 then return '0.' .. srep('0', -n) .. digits end
+  local exp = n - 1
+  local es = exp >= 0 and ('+' .. int(exp)) or int(exp)
+  if k == 1 then return digits .. 'e' .. es end
+  return ssub(digits, 1, 1) .. '.' .. ssub(digits, 2) .. 'e' .. es
+end
+
+-- Number.prototype.toFixed(2). C's %.2f rounds the exact binary value like JavaScript does,
+-- except on an exact tie (x.xx5 held exactly, so x is a multiple of 1/8), where C rounds half
+-- to even and JavaScript rounds half up; those are computed exactly instead.
+local function fixed2(x)
+  local sign = ''
+  if x < 0 then sign = '-'; x = -x end
+  local x8 = x * 8
+  if x8 == x8 - x8 % 1 and x < 1e13 then
+    local cents = x * 100 + 0.5
+    cents = cents - cents % 1
+    return sign .. sformat('%d.%02d', (cents - cents % 100) / 100, cents % 100)
+  end
+  return sign .. sformat('%.2f', x)
+end
+
+-- The audit fields after seq, in core's HASHED_FIELDS order.
+local AF = { ${AUDIT_FIELDS.map((f) => `',"${f}":'`).join(', ')} }
+local NFIELDS = ${AUDIT_FIELDS.length}
+local function readFrags()
+  local f = {}
+  for i = 1, NFIELDS do f[i] = nx() end
+  return f
+end
+
+-- The chain head is read before a script writes anything, so a corrupt head fails the script
+-- before it has changed state (Redis does not roll a script back).
+local auditSeq, auditPrev
+local function auditHead()
+  local head = redis.call('GET', G .. 'audit:head')
+  if head then
+    local s, h = smatch(head, '^(%d+) (%x+)$')
+    if not s then error('spendguard: corrupt audit head') end
+    auditSeq, auditPrev = tonumber(s), h
+  else
+    auditSeq, auditPrev = 0, srep('0', 64)
+  end
+end
+
+-- chainAudit: seq = last + 1, hash = sha256(prevHash .. '\n' .. JSON of the row without its
+-- hashes, in field order). The stored row is that JSON with prevHash and hash appended.
+local function appendAudit(frags)
+  auditSeq = auditSeq + 1
+  local seq = int(auditSeq)
+  local parts = { '{"seq":', seq }
+  for i = 1, NFIELDS do
+    local f = frags[i]
+    if f ~= '' then
+      parts[#parts + 1] = AF[i]
+      parts[#parts + 1] = f
+    end
+  end
+  parts[#parts + 1] = '}'
+  local canon = tconcat(parts)
+  local hash = sha256hex(auditPrev .. '\n' .. canon)
+  local row = ssub(canon, 1, -2) .. ',"prevHash":"' .. auditPrev .. '","hash":"' .. hash .. '"}'
+  redis.call('HSET', G .. 'audit', seq, row)
+  redis.call('SET', G .. 'audit:head', seq .. ' ' .. hash)
+  auditPrev = hash
+  return row
+end
+
+-- Counters and marks of a window that ends expire a grace period after its end (by the
+-- caller's clock), so a process whose clock is a little behind still finds them.
+local function ttlOf(exp, now, grace)
+  if not exp then return nil end
+  local ttl = exp - now + grace
+  return ttl - ttl % 1
+end
+
+local function addCounter(key, delta, exp, now, grace)
+  local cur = redis.call('GET', key)
+  if cur then
+    redis.call('SET', key, num(tonumber(cur) + delta), 'KEEPTTL')
+    return
+  end
+  local ttl = ttlOf(exp, now, grace)
+  if not ttl then
+    redis.call('SET', key, num(delta))
+  elseif ttl >= 1 then
+    redis.call('SET', key, num(delta), 'PX', int(ttl))
+  end
+  -- else: the window ended longer than the grace ago; its counter is gone and stays gone.
+end
+`;
+
+export const PIPELINE_PRELUDE = COMMON_LUA + PIPELINE_LUA;
+
+/**
+ * Test harness: the pipeline primitives behind a tiny dispatcher, so tests can compare them with
+ * JavaScript (`sha256hex`, `jstr`, `jsnum`, `fixed2`) on many inputs in one EVAL.
+ */
+export const PRIMITIVES_TEST_LUA = `#!lua flags=no-writes
+${PIPELINE_PRELUDE}
+local fn = ({ sha256hex = sha256hex, jstr = jstr, jsnum = function(s) return jsnum(tonumber(s)) end,
+  usd = function(s) return jsnum(tonumber(s) / 1000000) end,
+  fixed2 = function(s) return fixed2(tonumber(s) / 1000000) end })[nx()]
+local out = {}
+while ai < #ARGV do out[#out + 1] = fn(nx()) end
+return out
+`;

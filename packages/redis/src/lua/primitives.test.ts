@@ -1,0 +1,123 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TEST_REDIS_URL } from '../test-helpers.ts';
+import { PRIMITIVES_TEST_LUA } from './library.ts';
+
+const redis = new Redis(TEST_REDIS_URL);
+afterAll(() => redis.quit());
+
+/** Run one Lua primitive over many inputs in one EVAL. */
+async function lua(
+  fn: 'sha256hex' | 'jstr' | 'jsnum' | 'usd' | 'fixed2',
+  inputs: string[],
+): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < inputs.length; i += 5000) {
+    const chunk = inputs.slice(i, i + 5000);
+    out.push(...((await redis.call('EVAL', [PRIMITIVES_TEST_LUA, 0, '', '', '', fn, ...chunk])) as string[]));
+  }
+  return out;
+}
+
+function randomDouble(): number {
+  const bytes = randomBytes(8);
+  const x = bytes.readDoubleLE(0);
+  return Number.isFinite(x) ? x : 1.5;
+}
+
+describe('Lua primitives match JavaScript', () => {
+  it('sha256hex is SHA-256, at every padding boundary and beyond', async () => {
+    const inputs: string[] = [];
+    for (let n = 0; n <= 200; n++) inputs.push('x'.repeat(n));
+    for (let n = 0; n < 50; n++) inputs.push(randomBytes(1 + n * 37).toString('base64'));
+    inputs.push('é中😀\u2028\u0000\u007f'.repeat(100), 'a'.repeat(100_000));
+    const got = await lua('sha256hex', inputs);
+    expect(got).toEqual(inputs.map((s) => createHash('sha256').update(s).digest('hex')));
+  });
+
+  it('jstr escapes a string exactly like JSON.stringify', async () => {
+    const inputs: string[] = [];
+    for (let c = 0; c < 0x80; c++) inputs.push(`a${String.fromCharCode(c)}b`);
+    inputs.push(
+      '',
+      'é',
+      '中文',
+      '😀 emoji',
+      '\u2028\u2029',
+      '\ufeff',
+      'quote " and \\ backslash',
+      '</script>',
+    );
+    inputs.push('tab\tnew\nline\rcr\bback\fform\u0000nul\u001fus');
+    const got = await lua('jstr', inputs);
+    expect(got).toEqual(inputs.map((s) => JSON.stringify(s)));
+  });
+
+  it('jsnum prints a number exactly like String(number)', async () => {
+    const values = [
+      0,
+      1,
+      -1,
+      0.5,
+      0.0079,
+      86.95,
+      321.95,
+      2.35,
+      0.1 + 0.2,
+      1 / 3,
+      2 / 3,
+      1e21,
+      1e20,
+      123456789012345680000,
+      1e-6,
+      1e-7,
+      1.5e-7,
+      5e-324,
+      1.7976931348623157e308,
+      2 ** 53,
+      2 ** 53 + 2,
+
+      100,
+      1e15,
+      0.000001,
+      0.0000015,
+      12345.678,
+      -0.0079,
+      4.35,
+      1.005,
+      8.675,
+    ];
+    for (let i = 0; i < 3000; i++) values.push(randomDouble());
+    for (let i = 0; i < 3000; i++)
+      values.push(Math.round(Math.random() * 10 ** (1 + (i % 12))) / 10 ** (i % 7));
+    const got = await lua(
+      'jsnum',
+      values.map((v) => String(v)),
+    );
+    expect(got).toEqual(values.map((v) => String(v)));
+  });
+
+  it('usd(micros) prints micros / 1e6 like String(micros / 1e6)', async () => {
+    const micros = [0, 1, 7900, 86_950_000, 235_000, 321_950_000, 999_999, 1_000_000, 123_456_789_012];
+    for (let i = 0; i < 5000; i++) micros.push(Math.floor(Math.random() * 10 ** (1 + (i % 13))));
+    const got = await lua(
+      'usd',
+      micros.map((m) => String(m)),
+    );
+    expect(got).toEqual(micros.map((m) => String(m / 1_000_000)));
+  });
+
+  it('fixed2(micros) formats like (micros / 1e6).toFixed(2), ties included', async () => {
+    const micros: number[] = [];
+    // Every half cent up to $200: the exact ties ($0.125, $0.625, …) and the inexact ones ($0.015).
+    for (let m = 0; m <= 200_000_000; m += 5000) micros.push(m);
+    for (let i = 0; i < 5000; i++) micros.push(Math.floor(Math.random() * 10 ** (1 + (i % 13))));
+    micros.push(-5000, -125_000, -1, 88_000_000, 86_950_000);
+    const got = await lua(
+      'fixed2',
+      micros.map((m) => String(m)),
+    );
+    expect(got).toEqual(micros.map((m) => (m / 1_000_000).toFixed(2)));
+  });
+});

@@ -1,0 +1,395 @@
+import { createHash } from 'node:crypto';
+import { fieldIndex } from '../audit-fields.ts';
+import { COMMON_LUA, PIPELINE_PRELUDE } from './library.ts';
+
+/** A script run by SHA (EVALSHA), sent in full (EVAL) only when the server does not know it. */
+export interface LuaScript {
+  readonly name: string;
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(name: string, lua: string): LuaScript {
+  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+// `#!lua` (Redis 7): a script that may write is refused up front when Redis is out of memory,
+// rather than failing at its first write and leaving the writes before it (Redis never rolls a
+// script back). Every pipeline script also does all its reads and checks before its first write.
+const WRITES = '#!lua\n';
+const READS = '#!lua flags=no-writes\n';
+
+const F = {
+  decision: fieldIndex('decision'),
+  code: fieldIndex('code'),
+  message: fieldIndex('message'),
+  estimatedCostUsd: fieldIndex('estimatedCostUsd'),
+  actualCostUsd: fieldIndex('actualCostUsd'),
+};
+
+/**
+ * begin: a line-by-line port of core's `beginTx` (stores/state-tx.ts). Keys of the call's root
+ * share the prefix rp(root); the audit chain and the id → root indexes are global.
+ *
+ * ARGV after the prefixes: now, root, keyId, checkpointId, checkpointKey, fingerprint, leaseMs,
+ * dedupWindowMs, vendorIdempotent (1/0), costMicros, graceMs, #chain, chain…, #windows,
+ * (id, keyId, label, capMicros|'', expiresAt|'', alerts joined by ',')…, #rates,
+ * (id, keyId, limit, expiresAt)…, approval (1 + id, checkpointId, keyId, vendor, operation,
+ * costMicros, createdAt | 0), windows JSON, window expiries JSON, audit fragments.
+ */
+export const BEGIN = script(
+  'begin',
+  `${WRITES}${PIPELINE_PRELUDE}
+local now = tonumber(nx())
+local root = nx()
+local P = rp(root)
+local keyId, cpId, cpKey, fp = nx(), nx(), nx(), nx()
+local leaseMs, dedupMs = tonumber(nx()), tonumber(nx())
+local vendorIdempotent = nx() == '1'
+local cost = tonumber(nx())
+local grace = tonumber(nx())
+local chain = {}
+for i = 1, tonumber(nx()) do chain[i] = nx() end
+local windows = {}
+for i = 1, tonumber(nx()) do
+  windows[i] = { id = nx(), keyId = nx(), label = nx(), cap = tonumber(nx()), exp = tonumber(nx()), alerts = nx() }
+end
+local rates = {}
+for i = 1, tonumber(nx()) do rates[i] = { id = nx(), keyId = nx(), limit = nx(), exp = tonumber(nx()) } end
+local apr
+if nx() == '1' then
+  apr = { id = nx(), cp = nx(), keyId = nx(), vendor = nx(), op = nx(), cost = nx(), created = nx() }
+end
+local windowsJson, wexpJson = nx(), nx()
+local frags = readFrags()
+auditHead()
+
+local function deny(code, message)
+  frags[${F.decision}] = '"denied"'
+  frags[${F.code}] = jstr(code)
+  frags[${F.message}] = jstr(message)
+  appendAudit(frags)
+  return { 'denied', code, message }
+end
+local function ctr(id) return P .. 'ctr:' .. id end
+local function counter(id) return tonumber(redis.call('GET', ctr(id)) or '0') end
+local function usd(micros) return fixed2(micros / 1000000) end
+
+-- The chain: every key from the root down must exist and be unrevoked.
+for _, id in ipairs(chain) do
+  if redis.call('HEXISTS', P .. 'keys', id) == 0 or redis.call('HEXISTS', P .. 'revoked', id) == 1 then
+    local which = id == keyId and 'this key' or ('its ancestor ' .. id)
+    return deny('key_revoked', 'the vault key is revoked (' .. which .. ')')
+  end
+end
+
+-- Checkpoint and approval ids are global, as in every store; they live under the root that
+-- first used them (always this root for ids the guard makes: they hash the root key id in).
+local cpIndexed = redis.call('HGET', G .. 'cproot', cpId)
+local cpk = rp(cpIndexed or root) .. 'cp:' .. cpId
+local ex = redis.call('HMGET', cpk, 'state', 'completed', 'fp', 'fence', 'lease', 'gen', 'actual')
+local state = ex[1]
+local generation, fencingToken = 1, 1
+if state then
+  local live = state ~= 'completed' or (tonumber(ex[2]) or 0) + dedupMs > now
+  if live and ex[3] ~= fp then
+    return deny('idempotency_mismatch', 'idempotency key ' .. cpKey .. ' was already used for a call with different parameters')
+  end
+  fencingToken = tonumber(ex[4]) + 1
+  if state == 'completed' and live then
+    local actual = tonumber(ex[7])
+    frags[${F.decision}] = '"replayed"'
+    frags[${F.code}] = '"replayed"'
+    frags[${F.actualCostUsd}] = actual and jsnum(actual / 1000000) or 'null'
+    frags[${F.estimatedCostUsd}] = '0'
+    appendAudit(frags)
+    return { 'replay', redis.call('HGETALL', cpk) }
+  end
+  if state == 'in_progress' then
+    if tonumber(ex[5]) > now then return { 'wait', redis.call('HGETALL', cpk) } end
+    -- The lease ended without an answer (timeout or crash): the vendor may have acted.
+    if not vendorIdempotent then
+      return deny('outcome_unknown', 'an earlier attempt may have reached the vendor and it has no idempotency key; reconcile before retrying')
+    end
+    -- Re-send under the same vendor idempotency key; the reservation is still held.
+    redis.call('HSET', cpk, 'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId)
+    return { 'resumed', redis.call('HGETALL', cpk) }
+  end
+  -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
+  generation = tonumber(ex[6]) + 1
+end
+
+if apr then
+  local aprIndexed = redis.call('HGET', G .. 'aproot', apr.id)
+  local ak = rp(aprIndexed or root) .. 'apr:' .. apr.id
+  local astate = redis.call('HGET', ak, 'state')
+  if not astate then
+    redis.call('HSET', ak, 'cp', apr.cp, 'keyId', apr.keyId, 'vendor', apr.vendor, 'op', apr.op, 'cost', apr.cost, 'state', 'pending', 'created', apr.created)
+    if not aprIndexed then redis.call('HSET', G .. 'aproot', apr.id, root) end
+  end
+  if not astate or astate == 'pending' then
+    frags[${F.decision}] = '"needs_approval"'
+    frags[${F.code}] = '"approval_required"'
+    frags[${F.message}] = jstr('approval ' .. apr.id .. ' is needed before this call')
+    appendAudit(frags)
+    return { 'needs_approval', apr.id }
+  end
+  if astate == 'denied' then
+    local reason = redis.call('HGET', ak, 'reason')
+    local why = (reason and reason ~= '') and (': ' .. reason) or ''
+    return deny('approval_denied', 'approval ' .. apr.id .. ' was denied' .. why)
+  end
+end
+
+for _, rate in ipairs(rates) do
+  if counter(rate.id) >= tonumber(rate.limit) then
+    return deny('rate_limited', 'rate limit of ' .. rate.limit .. ' calls per minute reached for key ' .. rate.keyId)
+  end
+end
+
+for _, w in ipairs(windows) do
+  if w.cap then
+    local used = counter(w.id)
+    if used + cost > w.cap then
+      return deny('cap_exceeded', 'the ' .. w.label .. ' cap of $' .. usd(w.cap) .. ' for key ' .. w.keyId ..
+        ' would be exceeded ($' .. usd(used) .. ' used, this call $' .. usd(cost) .. ')')
+    end
+  end
+end
+
+-- Reserve, and fire each alert threshold the reservation crosses, once per window.
+local alerts = {}
+for wi, w in ipairs(windows) do
+  local before = counter(w.id)
+  local after = before + cost
+  if cost ~= 0 then addCounter(ctr(w.id), cost, w.exp, now, grace) end
+  if w.cap then
+    for threshold in sgmatch(w.alerts, '[^,]+') do
+      local line = (w.cap * tonumber(threshold)) / 100
+      local mark = P .. 'mark:alert:' .. w.id .. ':' .. threshold
+      if before < line and after >= line and redis.call('EXISTS', mark) == 0 then
+        local ttl = ttlOf(w.exp, now, grace)
+        if ttl then redis.call('SET', mark, '1', 'PX', int(ttl)) else redis.call('SET', mark, '1') end
+        alerts[#alerts + 1] = int(wi)
+        alerts[#alerts + 1] = threshold
+        alerts[#alerts + 1] = num(after)
+      end
+    end
+  end
+end
+for _, rate in ipairs(rates) do addCounter(ctr(rate.id), 1, rate.exp, now, grace) end
+
+if state then redis.call('HDEL', cpk, 'completed', 'result', 'actual', 'error') end
+if not cpIndexed then redis.call('HSET', G .. 'cproot', cpId, root) end
+redis.call('HSET', cpk, 'key', cpKey, 'fp', fp, 'state', 'in_progress', 'ou', '0', 'gen', num(generation),
+  'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId, 'reserved', num(cost),
+  'windows', windowsJson, 'wexp', wexpJson, 'started', num(now), 'root', root)
+return { 'proceed', num(generation), num(fencingToken), alerts }
+`,
+);
+
+/**
+ * finish: core's `finishTx`. ARGV after the prefixes: now, checkpointId, fencingToken, outcome,
+ * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit fragments.
+ */
+export const FINISH = script(
+  'finish',
+  `${WRITES}${PIPELINE_PRELUDE}
+local now = tonumber(nx())
+local cpId = nx()
+local fencingToken = tonumber(nx())
+local outcome = nx()
+local hasResult = nx() == '1'
+local result = nx()
+local actualIn = tonumber(nx())
+local errorJson = nx()
+local grace = tonumber(nx())
+local frags = readFrags()
+auditHead()
+
+local home = redis.call('HGET', G .. 'cproot', cpId)
+local cpk = home and (rp(home) .. 'cp:' .. cpId)
+local c = cpk and redis.call('HMGET', cpk, 'state', 'fence', 'reserved', 'windows', 'wexp', 'root') or {}
+if c[1] ~= 'in_progress' or tonumber(c[2]) ~= fencingToken then
+  -- A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
+  -- saw the same idempotency key, so this answer is the same call: record it, change nothing.
+  frags[${F.message}] = '"stale attempt: a newer attempt owns this checkpoint"'
+  local row = appendAudit(frags)
+  return { '0', c[1] and 'fenced' or 'missing', row }
+end
+-- The reservation's counters are under the root of the call that made it.
+local P = rp(c[6])
+local reserved = tonumber(c[3])
+local ids, exps = cjson.decode(c[4]), cjson.decode(c[5])
+local function settle(delta)
+  for i, id in ipairs(ids) do
+    local exp = exps[i]
+    addCounter(P .. 'ctr:' .. id, delta, type(exp) == 'number' and exp or nil, now, grace)
+  end
+end
+local function setError()
+  if errorJson ~= '' then redis.call('HSET', cpk, 'error', errorJson) else redis.call('HDEL', cpk, 'error') end
+end
+
+if outcome == 'completed' then
+  local actual = actualIn or reserved
+  local delta = actual - reserved
+  if delta ~= 0 then settle(delta) end
+  redis.call('HSET', cpk, 'state', 'completed', 'ou', '0', 'completed', num(now),
+    'result', hasResult and result or 'null', 'actual', num(actual), 'reserved', num(actual))
+  redis.call('HDEL', cpk, 'error')
+elseif outcome == 'failed' then
+  if reserved ~= 0 then settle(-reserved) end
+  redis.call('HSET', cpk, 'state', 'failed', 'ou', '0', 'completed', num(now), 'reserved', '0')
+  setError()
+else
+  -- Unknown: keep the reservation and the in-progress checkpoint until its lease ends.
+  redis.call('HSET', cpk, 'ou', '1')
+  setError()
+end
+return { '1', appendAudit(frags) }
+`,
+);
+
+/** appendAudit: ARGV after the prefixes: audit fragments. Returns the row's JSON. */
+export const APPEND_AUDIT = script(
+  'appendAudit',
+  `${WRITES}${PIPELINE_PRELUDE}
+local frags = readFrags()
+auditHead()
+return appendAudit(frags)
+`,
+);
+
+/**
+ * decideApproval, second half: the verdict lands only if the approval is still pending (the
+ * caller read it pending and built the audit row from it). ARGV after the prefixes: id, verdict,
+ * decidedAt, has by (1/0), by, has reason (1/0), reason, audit fragments.
+ */
+export const DECIDE_APPROVAL = script(
+  'decideApproval',
+  `${WRITES}${PIPELINE_PRELUDE}
+local id, verdict, decidedAt = nx(), nx(), nx()
+local hasBy, by, hasReason, reason = nx() == '1', nx(), nx() == '1', nx()
+local frags = readFrags()
+auditHead()
+local root = redis.call('HGET', G .. 'aproot', id)
+if not root then return { 'missing' } end
+local ak = rp(root) .. 'apr:' .. id
+local state = redis.call('HGET', ak, 'state')
+if not state then return { 'missing' } end
+if state ~= 'pending' then return { 'current', redis.call('HGETALL', ak) } end
+redis.call('HSET', ak, 'state', verdict, 'decidedAt', decidedAt)
+if hasBy then redis.call('HSET', ak, 'decidedBy', by) end
+if hasReason then redis.call('HSET', ak, 'reason', reason) end
+appendAudit(frags)
+return { 'decided', redis.call('HGETALL', ak) }
+`,
+);
+
+/** ARGV after the prefixes: id. The checkpoint's fields, or an empty list. */
+export const GET_CHECKPOINT = script(
+  'getCheckpoint',
+  `${READS}${COMMON_LUA}
+local id = nx()
+local root = redis.call('HGET', G .. 'cproot', id)
+if not root then return {} end
+return redis.call('HGETALL', rp(root) .. 'cp:' .. id)
+`,
+);
+
+/** ARGV after the prefixes: id. The approval's fields, or an empty list. */
+export const GET_APPROVAL = script(
+  'getApproval',
+  `${READS}${COMMON_LUA}
+local id = nx()
+local root = redis.call('HGET', G .. 'aproot', id)
+if not root then return {} end
+return redis.call('HGETALL', rp(root) .. 'apr:' .. id)
+`,
+);
+
+/** ARGV after the prefixes: id. { record JSON, revokedAt|'' } or an empty list. */
+export const GET_KEY = script(
+  'getKey',
+  `${READS}${COMMON_LUA}
+local id = nx()
+local root = redis.call('HGET', G .. 'keyroot', id)
+if not root then return {} end
+local record = redis.call('HGET', rp(root) .. 'keys', id)
+if not record then return {} end
+return { record, redis.call('HGET', rp(root) .. 'revoked', id) or '' }
+`,
+);
+
+/** ARGV after the prefixes: counter id, key id (the counter id's prefix). The value, '0' if none. */
+export const GET_COUNTER = script(
+  'getCounter',
+  `${READS}${COMMON_LUA}
+local id, keyId = nx(), nx()
+local root = redis.call('HGET', G .. 'keyroot', keyId)
+if not root then return '0' end
+return redis.call('GET', rp(root) .. 'ctr:' .. id) or '0'
+`,
+);
+
+/** ARGV after the prefixes: id, rootId, record JSON, revokedAt|''. INSERT OR IGNORE. */
+export const INSERT_KEY = script(
+  'insertKey',
+  `${WRITES}${COMMON_LUA}
+local id, root, record, revokedAt = nx(), nx(), nx(), nx()
+local P = rp(root)
+if redis.call('HSETNX', P .. 'keys', id, record) == 0 then return 0 end
+redis.call('HSET', G .. 'keyroot', id, root)
+redis.call('RPUSH', G .. 'keylist', id)
+if revokedAt ~= '' then redis.call('HSETNX', P .. 'revoked', id, revokedAt) end
+return 1
+`,
+);
+
+/** ARGV after the prefixes: id, at. 1 if the key exists (its first revocation time is kept). */
+export const REVOKE_KEY = script(
+  'revokeKey',
+  `${WRITES}${COMMON_LUA}
+local id, at = nx(), nx()
+local root = redis.call('HGET', G .. 'keyroot', id)
+if not root then return 0 end
+local P = rp(root)
+if redis.call('HEXISTS', P .. 'keys', id) == 0 then return 0 end
+redis.call('HSETNX', P .. 'revoked', id, at)
+return 1
+`,
+);
+
+/** ARGV after the prefixes: start, count. (record JSON, revokedAt|'')… in insertion order. */
+export const LIST_KEYS = script(
+  'listKeys',
+  `${READS}${COMMON_LUA}
+local start = tonumber(nx())
+local ids = redis.call('LRANGE', G .. 'keylist', start, start + tonumber(nx()) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local root = redis.call('HGET', G .. 'keyroot', id)
+  local record = root and redis.call('HGET', rp(root) .. 'keys', id)
+  if record then
+    out[#out + 1] = record
+    out[#out + 1] = redis.call('HGET', rp(root) .. 'revoked', id) or ''
+  end
+end
+return { #ids, out }
+`,
+);
+
+export const SCRIPTS = [
+  BEGIN,
+  FINISH,
+  APPEND_AUDIT,
+  DECIDE_APPROVAL,
+  GET_CHECKPOINT,
+  GET_APPROVAL,
+  GET_KEY,
+  GET_COUNTER,
+  INSERT_KEY,
+  REVOKE_KEY,
+  LIST_KEYS,
+] as const;

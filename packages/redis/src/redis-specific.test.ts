@@ -1,0 +1,236 @@
+import { randomBytes } from 'node:crypto';
+import {
+  createGuard,
+  type ExecuteRequest,
+  type PolicyDocument,
+  StoreUnavailableError,
+} from '@spendguard/core';
+import { FakeClock } from '@spendguard/core/testing';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Connections } from './connections.ts';
+import type { LuaScript } from './lua/scripts.ts';
+import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
+import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
+
+const runPrefix = testPrefix('specific');
+const admin = new Redis(TEST_REDIS_URL);
+const opened: RedisStore[] = [];
+let n = 0;
+
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close()));
+  const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
+  await sweeper.clear();
+  await sweeper.close();
+  await admin.quit();
+});
+
+function open(options: RedisStoreOptions = {}): RedisStore {
+  const store = new RedisStore({ url: TEST_REDIS_URL, prefix: `${runPrefix}${n++}:`, ...options });
+  opened.push(store);
+  return store;
+}
+
+const POLICIES: PolicyDocument = {
+  policies: {
+    billing: {
+      stripe: { allow: ['POST /v1/charges'] },
+      caps: { perKey: 1000, perHour: 500, perDay: 800 },
+      alerts: [50],
+    },
+  },
+};
+
+function charge(key: string, order: string, cents = 235): ExecuteRequest {
+  return {
+    key,
+    vendor: 'stripe',
+    method: 'POST',
+    path: '/v1/charges',
+    params: { amount: cents, currency: 'usd', order },
+    cost: { amount: cents / 100, currency: 'usd' },
+  };
+}
+
+async function clientsNamed(name: string): Promise<string[]> {
+  const list = (await admin.call('CLIENT', ['LIST', 'TYPE', 'normal'])) as string;
+  return list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /\baddr=(\S+)/.exec(line)?.[1] as string);
+}
+
+/** Everything stored under a prefix, as text: keys and values. */
+async function dump(prefix: string): Promise<string> {
+  const keys = await admin.keys(`${prefix}*`);
+  const parts: string[] = [];
+  for (const key of keys) {
+    const type = await admin.type(key);
+    const value =
+      type === 'hash'
+        ? await admin.hgetall(key)
+        : type === 'list'
+          ? await admin.lrange(key, 0, -1)
+          : await admin.get(key);
+    parts.push(key, JSON.stringify(value));
+  }
+  return parts.join('\n');
+}
+
+describe('RedisStore on a real Redis', () => {
+  it('sends exactly 2 commands per execute once warm (EVALSHA begin, EVALSHA finish), as Redis sees them', async () => {
+    const name = `sg-rtt-${randomBytes(4).toString('hex')}`;
+    const store = open({ redisOptions: { connectionName: name } });
+    const guard = createGuard({ policies: POLICIES, store });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    const vendor = async () => ({ id: 'ch_1' });
+    for (let i = 0; i < 5; i++) await guard.execute(charge(root.token, `warm-${i}`, 1), vendor);
+
+    const addrs = await clientsNamed(name);
+    expect(addrs).toHaveLength(2); // the pool
+    const seen: string[][] = [];
+    // RESP2: ioredis 6 mis-parses a busy MONITOR stream over RESP3.
+    const monitor = await new Redis(TEST_REDIS_URL, { protocol: 2 }).monitor();
+    const marker = `marker-${randomBytes(4).toString('hex')}`;
+    const done = new Promise<void>((resolve) => {
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve();
+        else if (addrs.includes(source)) seen.push(args);
+      });
+    });
+    const before = store.stats;
+    const calls = 25;
+    for (let i = 0; i < calls; i++) {
+      expect((await guard.execute(charge(root.token, `measured-${i}`, 1), vendor)).decision).toBe('executed');
+    }
+    const after = store.stats;
+    await admin.echo(marker);
+    await done;
+    monitor.disconnect();
+
+    expect(after.commands - before.commands).toBe(2 * calls);
+    expect(after.scriptLoads - before.scriptLoads).toBe(0);
+    expect(seen).toHaveLength(2 * calls);
+    expect(seen.every((args) => args[0]?.toLowerCase() === 'evalsha')).toBe(true);
+    await guard.close();
+  });
+
+  it('keeps every key of a root under its hash tag, and holds no vault token or secret', async () => {
+    const store = open();
+    const clock = new FakeClock();
+    const guard = createGuard({ policies: POLICIES, store, now: clock.now });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    const run = await guard.keys.derive(root.token, { runId: 'r1' });
+    await guard.execute(charge(run.token, 'ord_1'), async () => ({ id: 'ch_1' }));
+    await guard.execute(charge(run.token, 'ord_1'), async () => ({ id: 'ch_1' })); // replay
+    const keys = (await admin.keys(`${store.prefix}*`)).map((k) => k.slice(store.prefix.length)).sort();
+    const global = keys.filter((k) => k.startsWith('{global}:'));
+    expect(global).toEqual(
+      ['audit', 'audit:head', 'cproot', 'keylist', 'keyroot', 'tokens'].map((k) => `{global}:${k}`),
+    );
+    const rooted = keys.filter((k) => !k.startsWith('{global}:'));
+    expect(rooted.length).toBeGreaterThan(5);
+    expect(rooted.every((k) => k.startsWith(`{${root.id}}:`))).toBe(true);
+    expect(rooted).toContain(`{${root.id}}:ctr:${run.id}:life`);
+
+    const text = await dump(store.prefix);
+    expect(text).toContain(run.id);
+    for (const token of [root.token, run.token]) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(token.slice(-48)); // the secret part
+    }
+    await guard.close();
+  });
+
+  it('expires window counters and alert marks a grace period after the window ends; lifetime counters never', async () => {
+    const store = open({ counterGraceMs: 60_000 });
+    const clock = new FakeClock('2026-11-24T10:30:00.000Z');
+    const guard = createGuard({ policies: POLICIES, store, now: clock.now });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    await guard.execute(charge(root.token, 'ord_1', 30_000), async () => ({ id: 'ch_1' })); // $300: 60 % of the hour
+    const p = store.layout.root(root.id);
+    const hour = Math.floor(clock.now() / 3_600_000);
+    const hourTtl = await admin.pttl(`${p}ctr:${root.id}:hour:${hour}`);
+    expect(hourTtl).toBeLessThanOrEqual(30 * 60_000 + 60_000);
+    expect(hourTtl).toBeGreaterThan(30 * 60_000 + 60_000 - 10_000);
+    const dayTtl = await admin.pttl(`${p}ctr:${root.id}:day:2026-11-24`);
+    expect(dayTtl).toBeGreaterThan(13.5 * 3_600_000);
+    expect(await admin.pttl(`${p}ctr:${root.id}:life`)).toBe(-1);
+    const marks = await admin.keys(`${p}mark:*`);
+    expect(marks.length).toBeGreaterThan(0);
+    for (const mark of marks) expect(await admin.pttl(mark)).toBeGreaterThan(0);
+    expect(await store.getCounter(`${root.id}:life`)).toBe(300_000_000);
+    expect(await store.getCounter('key_unknown:life')).toBe(0);
+    await guard.close();
+  });
+
+  it('runs a script by SHA and sends its source once when Redis does not know it (NOSCRIPT)', async () => {
+    const conn = new Connections({
+      url: TEST_REDIS_URL,
+      client: undefined,
+      poolSize: 1,
+      commandTimeoutMs: 2000,
+      connectTimeoutMs: 2000,
+      redisOptions: undefined,
+    });
+    const lua = `#!lua flags=no-writes\n-- ${randomBytes(8).toString('hex')}\nreturn ARGV[1]`;
+    const { createHash } = await import('node:crypto');
+    const script: LuaScript = { name: 'probe', lua, sha: createHash('sha1').update(lua).digest('hex') };
+    expect(await conn.run(script, [], ['a'])).toBe('a');
+    expect(conn.stats).toEqual({ commands: 2, scriptLoads: 1 }); // EVALSHA → NOSCRIPT, then EVAL
+    expect(await conn.run(script, [], ['b'])).toBe('b');
+    expect(conn.stats).toEqual({ commands: 3, scriptLoads: 1 });
+    await conn.close();
+  });
+
+  it('works on a client it is given, and leaves that client open', async () => {
+    const client = new Redis(TEST_REDIS_URL);
+    const store = open({ client });
+    const guard = createGuard({ policies: POLICIES, store });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    expect((await guard.execute(charge(root.token, 'ord_1'), async () => ({ id: 'ch_1' }))).decision).toBe(
+      'executed',
+    );
+    await guard.close();
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+    expect(() => new RedisStore({ client: new Redis({ lazyConnect: true, keyPrefix: 'x:' }) })).toThrow(
+      /keyPrefix/,
+    );
+    expect(() => new RedisStore({ prefix: 'a{b}:' })).toThrow(/hash tags/);
+  });
+
+  it('closes its connections, and fails closed afterwards', async () => {
+    const name = `sg-close-${randomBytes(4).toString('hex')}`;
+    const store = open({ redisOptions: { connectionName: name }, poolSize: 3 });
+    await store.getToken('t');
+    await store.getToken('t');
+    await store.getToken('t');
+    expect(await clientsNamed(name)).toHaveLength(3);
+    await store.close();
+    await store.close();
+    expect(await clientsNamed(name)).toHaveLength(0);
+    await expect(store.getToken('t')).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('never puts the password in an error or a decision', async () => {
+    const secret = 'hunter2-s3cret';
+    const store = open({ url: `redis://:${secret}@127.0.0.1:1`, connectTimeoutMs: 300 });
+    const error = await store.getToken('t').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(
+      JSON.stringify([(error as Error).message, String((error as Error).cause), store.lastError]),
+    ).not.toContain(secret);
+    const conn = new Connections({
+      url: `redis://user:${encodeURIComponent('p@ss w0rd')}@127.0.0.1:1`,
+      client: undefined,
+      poolSize: 1,
+      commandTimeoutMs: 100,
+      connectTimeoutMs: 100,
+      redisOptions: { lazyConnect: true },
+    });
+    expect(conn.redact('bad auth p@ss w0rd and p%40ss%20w0rd')).toBe('bad auth [redacted] and [redacted]');
+    await conn.close();
+  });
+});

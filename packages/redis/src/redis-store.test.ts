@@ -1,0 +1,32 @@
+import { describeStoreConformance } from '@spendguard/core/testing';
+import { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
+import { RedisStore } from './redis-store.ts';
+import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
+
+const runPrefix = testPrefix('conformance');
+const admin = new Redis(TEST_REDIS_URL);
+let n = 0;
+
+afterAll(async () => {
+  const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
+  await sweeper.clear();
+  await sweeper.close();
+  await admin.quit();
+});
+
+describeStoreConformance(
+  'redis',
+  () => new RedisStore({ url: TEST_REDIS_URL, prefix: `${runPrefix}${n++}:` }),
+  {
+    async tamperAudit(store, seq, how) {
+      const key = `${(store as RedisStore).layout.global}audit`;
+      if (how === 'delete') {
+        await admin.hdel(key, String(seq));
+      } else {
+        const row = (await admin.hget(key, String(seq))) as string;
+        await admin.hset(key, String(seq), JSON.stringify({ ...JSON.parse(row), amount: 9999 }));
+      }
+    },
+  },
+);

@@ -1,0 +1,464 @@
+import type {
+  AlertEvent,
+  ApprovalRecord,
+  ApprovalVerdictInput,
+  AuditEntry,
+  AuditRow,
+  BeginPlan,
+  BeginResult,
+  CheckpointRecord,
+  FinishInput,
+  FinishResult,
+  KeyRecord,
+  Store,
+  StoreDenyCode,
+  TokenRecord,
+} from '@spendguard/core';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { auditFragments } from './audit-fields.ts';
+import { Connections, type RedisStoreStats } from './connections.ts';
+import { type KeyLayout, keyLayout } from './keys.ts';
+import {
+  APPEND_AUDIT,
+  BEGIN,
+  DECIDE_APPROVAL,
+  FINISH,
+  GET_APPROVAL,
+  GET_CHECKPOINT,
+  GET_COUNTER,
+  GET_KEY,
+  INSERT_KEY,
+  LIST_KEYS,
+  type LuaScript,
+  REVOKE_KEY,
+} from './lua/scripts.ts';
+
+export interface RedisStoreOptions {
+  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default: `redis://127.0.0.1:6379`. */
+  url?: string;
+  /**
+   * An ioredis client to use instead of opening connections. It is not closed by `close()`, and
+   * its own settings (offline queue, retries, timeouts) apply; see the README for fail-fast ones.
+   */
+  client?: Redis | Cluster;
+  /** Prepended to every key, so several stores (or test runs) share one Redis. Default: `spendguard:`. */
+  prefix?: string;
+  /**
+   * Put every key under this one hash tag instead of one tag per root key: the whole store then
+   * lives in one Redis Cluster slot. Required with a Cluster client. Default: none.
+   */
+  hashTag?: string;
+  /** Connections to open (round-robin). Ignored with `client`. Default: 2. */
+  poolSize?: number;
+  /** A command without a reply fails after this long. Ignored with `client`. Default: 2000 ms. */
+  commandTimeoutMs?: number;
+  /** How long the first connect may take before calls fail. Ignored with `client`. Default: 2000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Hour, day and minute counters (and their alert marks) expire this long after their window
+   * ends, by the calling process's clock, so processes whose clocks differ a little agree.
+   * Default: 3 600 000 ms (1 hour).
+   */
+  counterGraceMs?: number;
+  /** More ioredis options for the connections the store opens (TLS, username, …). */
+  redisOptions?: RedisOptions;
+}
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+const AUDIT_PAGE = 1000;
+const KEY_PAGE = 500;
+
+/**
+ * The Store on Redis (7.0 or later): begin, finish, approval verdicts and audit appends are each
+ * one Lua script run with EVALSHA, so each is atomic across every process sharing the server.
+ * The scripts are ports of core's state-tx.ts rules; the audit chain's SHA-256 is computed in
+ * the script, producing exactly the rows core's `chainAudit` would.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  readonly prefix: string;
+  /** Where each record lives; see keys.ts and the README. */
+  readonly layout: KeyLayout;
+  readonly #conn: Connections;
+  readonly #grace: string;
+  /** ARGV[1..3] of every script: the global prefix and the two halves of a root's prefix. */
+  readonly #head: readonly string[];
+  readonly #auditHead: string;
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.prefix = options.prefix ?? 'spendguard:';
+    this.layout = keyLayout(this.prefix, options.hashTag);
+    const poolSize = options.poolSize ?? 2;
+    if (!Number.isInteger(poolSize) || poolSize < 1) {
+      throw new TypeError(`RedisStore: poolSize must be a positive integer, got ${poolSize}`);
+    }
+    const client = options.client;
+    if (client) {
+      if (client.options && 'keyPrefix' in client.options && client.options.keyPrefix) {
+        throw new TypeError(
+          'RedisStore: the client has a keyPrefix, which scripts cannot see; use the store option `prefix`',
+        );
+      }
+      if (client.isCluster && options.hashTag === undefined) {
+        throw new TypeError(
+          'RedisStore: with a Cluster client set `hashTag`: every script also touches the global audit chain, so the store must live in one slot',
+        );
+      }
+    }
+    this.#conn = new Connections({
+      url: options.url ?? DEFAULT_URL,
+      client,
+      poolSize,
+      commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 2000,
+      redisOptions: options.redisOptions,
+    });
+    this.#grace = String(options.counterGraceMs ?? 3_600_000);
+    this.#head = [this.layout.global, this.layout.rootOpen, this.layout.rootClose];
+    this.#auditHead = `${this.layout.global}audit:head`;
+  }
+
+  /** Commands sent so far. Read it before and after a call to count that call's round trips. */
+  get stats(): RedisStoreStats {
+    return { ...this.#conn.stats };
+  }
+
+  /** The last connection error (password removed), if any: the store itself never logs. */
+  get lastError(): string | undefined {
+    return this.#conn.lastError;
+  }
+
+  async insertKey(key: KeyRecord): Promise<void> {
+    await this.#run(INSERT_KEY, [
+      key.id,
+      key.rootId,
+      JSON.stringify(key),
+      key.revokedAt === null ? '' : String(key.revokedAt),
+    ]);
+  }
+
+  async getKey(id: string): Promise<KeyRecord | undefined> {
+    const reply = (await this.#run(GET_KEY, [id])) as string[];
+    return reply.length === 0 ? undefined : toKey(reply[0] as string, reply[1] as string);
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    const keys: KeyRecord[] = [];
+    for (let start = 0; ; start += KEY_PAGE) {
+      const [seen, flat] = (await this.#run(LIST_KEYS, [String(start), String(KEY_PAGE)])) as [
+        number,
+        string[],
+      ];
+      for (let i = 0; i + 1 < flat.length; i += 2) keys.push(toKey(flat[i] as string, flat[i + 1] as string));
+      if (seen < KEY_PAGE) return keys;
+    }
+  }
+
+  async revokeKey(id: string, at: number): Promise<boolean> {
+    return Number(await this.#run(REVOKE_KEY, [id, String(at)])) === 1;
+  }
+
+  async insertToken(token: TokenRecord): Promise<void> {
+    await this.#conn.call('HSET', [`${this.layout.global}tokens`, token.id, JSON.stringify(token)]);
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const json = (await this.#conn.call('HGET', [`${this.layout.global}tokens`, id])) as string | null;
+    return json === null ? undefined : (JSON.parse(json) as TokenRecord);
+  }
+
+  async begin(plan: BeginPlan): Promise<BeginResult> {
+    const root = plan.chain[0] ?? plan.keyId;
+    const args: string[] = [
+      String(plan.now),
+      root,
+      plan.keyId,
+      plan.checkpointId,
+      plan.checkpointKey,
+      plan.fingerprint,
+      String(plan.leaseMs),
+      String(plan.dedupWindowMs),
+      plan.vendorIdempotent ? '1' : '0',
+      String(plan.costMicros),
+      this.#grace,
+      String(plan.chain.length),
+      ...plan.chain,
+      String(plan.windows.length),
+    ];
+    for (const w of plan.windows) {
+      args.push(
+        w.id,
+        w.keyId,
+        w.label,
+        w.capMicros === null ? '' : String(w.capMicros),
+        w.expiresAt === null ? '' : String(w.expiresAt),
+        w.alerts.join(','),
+      );
+    }
+    args.push(String(plan.rates.length));
+    for (const r of plan.rates) args.push(r.id, r.keyId, String(r.limit), String(r.expiresAt));
+    const a = plan.approval;
+    if (a) {
+      args.push(
+        '1',
+        a.id,
+        a.checkpointId,
+        a.keyId,
+        a.vendor,
+        a.operation,
+        String(a.costMicros),
+        String(a.createdAt),
+      );
+    } else {
+      args.push('0');
+    }
+    args.push(
+      JSON.stringify(plan.windows.map((w) => w.id)),
+      JSON.stringify(plan.windows.map((w) => w.expiresAt)),
+      ...auditFragments(plan.audit),
+    );
+    const reply = (await this.#run(BEGIN, args)) as unknown[];
+    switch (reply[0]) {
+      case 'denied':
+        return { kind: 'denied', code: reply[1] as StoreDenyCode, message: reply[2] as string };
+      case 'replay':
+        return { kind: 'replay', checkpoint: toCheckpoint(plan.checkpointId, reply[1] as string[]) };
+      case 'wait':
+        return { kind: 'wait', checkpoint: toCheckpoint(plan.checkpointId, reply[1] as string[]) };
+      case 'resumed':
+        return {
+          kind: 'proceed',
+          checkpoint: toCheckpoint(plan.checkpointId, reply[1] as string[]),
+          alerts: [],
+          resumed: true,
+        };
+      case 'needs_approval':
+        return { kind: 'needs_approval', approvalId: reply[1] as string };
+      case 'proceed': {
+        const checkpoint: CheckpointRecord = {
+          id: plan.checkpointId,
+          key: plan.checkpointKey,
+          fingerprint: plan.fingerprint,
+          state: 'in_progress',
+          outcomeUnknown: false,
+          generation: Number(reply[1]),
+          fencingToken: Number(reply[2]),
+          leaseUntil: plan.now + plan.leaseMs,
+          keyId: plan.keyId,
+          reservedMicros: plan.costMicros,
+          windows: plan.windows.map((w) => w.id),
+          startedAt: plan.now,
+          completedAt: null,
+          result: null,
+          actualMicros: null,
+          error: null,
+        };
+        return { kind: 'proceed', checkpoint, alerts: toAlerts(plan, reply[3] as string[]), resumed: false };
+      }
+      default:
+        throw new Error(`Redis store: unexpected begin reply ${String(reply[0])}`);
+    }
+  }
+
+  async finish(input: FinishInput): Promise<FinishResult> {
+    const reply = (await this.#run(FINISH, [
+      String(input.now),
+      input.checkpointId,
+      String(input.fencingToken),
+      input.outcome,
+      input.result === undefined ? '0' : '1',
+      input.result ?? '',
+      input.actualMicros === undefined ? '' : String(input.actualMicros),
+      input.error ? JSON.stringify(input.error) : '',
+      this.#grace,
+      ...auditFragments(input.audit),
+    ])) as string[];
+    if (reply[0] === '1') return { ok: true, audit: JSON.parse(reply[1] as string) as AuditRow };
+    return {
+      ok: false,
+      reason: reply[1] as 'fenced' | 'missing',
+      audit: JSON.parse(reply[2] as string) as AuditRow,
+    };
+  }
+
+  async getCheckpoint(id: string): Promise<CheckpointRecord | undefined> {
+    const fields = (await this.#run(GET_CHECKPOINT, [id])) as string[];
+    return fields.length === 0 ? undefined : toCheckpoint(id, fields);
+  }
+
+  async getApproval(id: string): Promise<ApprovalRecord | undefined> {
+    const fields = (await this.#run(GET_APPROVAL, [id])) as string[];
+    return fields.length === 0 ? undefined : toApproval(id, fields);
+  }
+
+  async decideApproval(input: ApprovalVerdictInput): Promise<ApprovalRecord | undefined> {
+    // Read, build the audit row from what was read, then write only if it is still pending: the
+    // record's other fields never change, so the row is the one a transaction would have built.
+    const current = await this.getApproval(input.id);
+    if (current?.state !== 'pending') return current;
+    const decided: ApprovalRecord = {
+      ...current,
+      state: input.verdict,
+      decidedAt: input.now,
+      decidedBy: input.by,
+      reason: input.reason,
+    };
+    const reply = (await this.#run(DECIDE_APPROVAL, [
+      input.id,
+      input.verdict,
+      String(input.now),
+      input.by === null ? '0' : '1',
+      input.by ?? '',
+      input.reason === null ? '0' : '1',
+      input.reason ?? '',
+      ...auditFragments(input.audit(decided)),
+    ])) as unknown[];
+    return reply[0] === 'missing' ? undefined : toApproval(input.id, reply[1] as string[]);
+  }
+
+  async getCounter(id: string): Promise<number> {
+    const colon = id.indexOf(':');
+    return Number(await this.#run(GET_COUNTER, [id, colon === -1 ? id : id.slice(0, colon)]));
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<AuditRow> {
+    return JSON.parse((await this.#run(APPEND_AUDIT, auditFragments(entry))) as string) as AuditRow;
+  }
+
+  async readAudit(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRow[]> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const rows: AuditRow[] = [];
+    if (!(limit > 0)) return rows;
+    const head = (await this.#conn.call('GET', [this.#auditHead])) as string | null;
+    const last = head === null ? 0 : Number(head.slice(0, head.indexOf(' ')));
+    let next = Math.max(Math.floor(options.afterSeq ?? 0), 0) + 1;
+    while (next <= last && rows.length < limit) {
+      const end = Math.min(last, next + Math.min(AUDIT_PAGE, limit - rows.length) - 1);
+      const seqs: string[] = [];
+      for (let seq = next; seq <= end; seq++) seqs.push(String(seq));
+      const page = (await this.#conn.call('HMGET', [`${this.layout.global}audit`, ...seqs])) as (
+        | string
+        | null
+      )[];
+      // A missing row (deleted by hand) is skipped: verify then names it.
+      for (const json of page) {
+        if (json !== null && rows.length < limit) rows.push(JSON.parse(json) as AuditRow);
+      }
+      next = end + 1;
+    }
+    return rows;
+  }
+
+  /**
+   * Delete every key under this store's prefix (tests, or retiring a prefix). Irreversible.
+   * Returns how many keys were deleted.
+   */
+  async clear(): Promise<number> {
+    if (this.prefix === '') throw new TypeError('RedisStore.clear: refusing to clear an empty prefix');
+    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
+    let deleted = 0;
+    const first = this.#conn.clients[0];
+    // A SCAN cursor is the server's, not the connection's: any connection to the server may go on.
+    const nodes: { call(command: string, args: (string | number)[]): Promise<unknown> }[] = first?.isCluster
+      ? (first as Cluster).nodes('master')
+      : [{ call: (command, args) => this.#conn.call(command, args) }];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = (await node.call('SCAN', [cursor, 'MATCH', pattern, 'COUNT', 1000])) as [
+          string,
+          string[],
+        ];
+        cursor = next;
+        if (keys.length > 0) deleted += Number(await node.call('UNLINK', keys));
+      } while (cursor !== '0');
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    await this.#conn.close();
+  }
+
+  #run(script: LuaScript, args: readonly string[]): Promise<unknown> {
+    // The declared key routes the script (Cluster); the scripts build their other key names.
+    return this.#conn.run(script, [this.#auditHead], [...this.#head, ...args]);
+  }
+}
+
+function fieldsOf(flat: readonly string[]): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+  return fields;
+}
+
+function numberOrNull(value: string | undefined): number | null {
+  return value === undefined ? null : Number(value);
+}
+
+function toCheckpoint(id: string, flat: readonly string[]): CheckpointRecord {
+  const f = fieldsOf(flat);
+  const error = f.get('error');
+  return {
+    id,
+    key: f.get('key') as string,
+    fingerprint: f.get('fp') as string,
+    state: f.get('state') as CheckpointRecord['state'],
+    outcomeUnknown: f.get('ou') === '1',
+    generation: Number(f.get('gen')),
+    fencingToken: Number(f.get('fence')),
+    leaseUntil: Number(f.get('lease')),
+    keyId: f.get('keyId') as string,
+    reservedMicros: Number(f.get('reserved')),
+    windows: JSON.parse(f.get('windows') ?? '[]') as string[],
+    startedAt: Number(f.get('started')),
+    completedAt: numberOrNull(f.get('completed')),
+    result: f.get('result') ?? null,
+    actualMicros: numberOrNull(f.get('actual')),
+    error: error === undefined ? null : (JSON.parse(error) as CheckpointRecord['error']),
+  };
+}
+
+function toApproval(id: string, flat: readonly string[]): ApprovalRecord {
+  const f = fieldsOf(flat);
+  return {
+    id,
+    checkpointId: f.get('cp') as string,
+    keyId: f.get('keyId') as string,
+    vendor: f.get('vendor') as string,
+    operation: f.get('op') as string,
+    costMicros: Number(f.get('cost')),
+    state: f.get('state') as ApprovalRecord['state'],
+    createdAt: Number(f.get('created')),
+    decidedAt: numberOrNull(f.get('decidedAt')),
+    decidedBy: f.get('decidedBy') ?? null,
+    reason: f.get('reason') ?? null,
+  };
+}
+
+function toKey(json: string, revokedAt: string): KeyRecord {
+  return { ...(JSON.parse(json) as KeyRecord), revokedAt: revokedAt === '' ? null : Number(revokedAt) };
+}
+
+/** Core's microsToUsd (not exported from core): micro-dollars to dollars. */
+function usd(micros: number): number {
+  return micros / 1_000_000;
+}
+
+/** The script reports (window number, threshold as sent, micro-dollars after) per alert. */
+function toAlerts(plan: BeginPlan, flat: readonly string[]): AlertEvent[] {
+  const alerts: AlertEvent[] = [];
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    const window = plan.windows[Number(flat[i]) - 1];
+    if (!window || window.capMicros === null) continue;
+    alerts.push({
+      keyId: window.keyId,
+      window: window.label,
+      windowId: window.id,
+      thresholdPercent: Number(flat[i + 1]),
+      capUsd: usd(window.capMicros),
+      usedUsd: usd(Number(flat[i + 2])),
+    });
+  }
+  return alerts;
+}
