@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 const run = promisify(execFile);
 const dir = fileURLToPath(new URL('..', import.meta.url));
 
-it('runs offline as `pnpm start` runs it: one charge each, the $900 refused, the revoked run stopped', async () => {
+it('runs offline as `pnpm start` runs it: one charge each, the $900 refused, the $450 approved, the revoked run stopped', async () => {
   const env = { ...process.env };
   for (const name of ['OPENAI_API_KEY', 'AI_GATEWAY_API_KEY', 'STRIPE_SECRET_KEY', 'NODE_OPTIONS'])
     delete env[name];
@@ -18,6 +18,11 @@ it('runs offline as `pnpm start` runs it: one charge each, the $900 refused, the
   expect(stdout).toMatch(/refused \(\w+\): .*above the maximum 50000/);
   expect(stdout).toContain('generation failed');
   expect(stdout).toContain('Stripe saw 2 charges, $139.99 in all.');
+  // $450 is above the policy's approval line: the AI SDK asks, nothing runs until the answer.
+  expect(stdout).toMatch(/amountCents: 45000.* → approval requested \(\S+\)/);
+  expect(stdout).toContain('Stripe saw 2 charges so far');
+  expect(stdout).toMatch(/charged ch_\w+ for \$450\.00/);
+  expect(stdout).toMatch(/POST \/v1\/charges +\$450\.00 .*\(approved by ops@example\.com \(console\)\)/);
   expect(stdout).toMatch(/the run stopped: .*revoked.*\(model calls made: 1\)/);
   expect(stdout).toContain('audit chain verified: {"ok":true');
 });

@@ -12,23 +12,44 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guardTools, isToolRefusal, RunStoppedError } from '@spendguard/ai-sdk';
+import { guardTools, isToolRefusal, RunStoppedError, type VendorRequest } from '@spendguard/ai-sdk';
 import { type AuditRow, createGuard, type Guard, SqliteStore } from '@spendguard/core';
 import { createGovernedStripe } from '@spendguard/core/stripe';
 import { generateText, isStepCount, type LanguageModel, type ModelMessage, type StepResult } from 'ai';
-import { type BillingTools, createBillingTools } from './billing-tools.ts';
+import { type BillingTools, type ChargeInput, createBillingTools } from './billing-tools.ts';
 import { chargeCall, offlineModel } from './offline-model.ts';
 import { billingPolicy } from './policy.ts';
 import { startOfflineWorld } from './world.ts';
 
-/** One generation, printing each tool result as the model reads it. */
+/**
+ * The Stripe call the charge tool makes for an input: spendguard checks the policy's approval rule
+ * (`approval: { above: 400 }`) against it before the tool runs, and asks the AI SDK for approval.
+ */
+function chargeRequest(input: ChargeInput): VendorRequest {
+  return {
+    vendor: 'stripe',
+    method: 'POST',
+    path: '/v1/charges',
+    params: { amount: input.amountCents, currency: input.currency, customer: input.customer },
+  };
+}
+
+/** A tool call waiting for a human, as the AI SDK asked (`tool-approval-request`). */
+interface PendingApproval {
+  approvalId: string;
+  toolName: string;
+  input: unknown;
+}
+
+/** One generation, printing each tool result as the model reads it, and each approval request. */
 async function agentTurn(
   model: LanguageModel,
   tools: BillingTools,
   prompt: string | ModelMessage[],
   abortSignal?: AbortSignal,
-): Promise<{ messages: ModelMessage[]; text: string }> {
+): Promise<{ messages: ModelMessage[]; text: string; approvals: PendingApproval[] }> {
   const messages: ModelMessage[] = [];
+  const approvals: PendingApproval[] = [];
   let text = '';
   await generateText({
     model,
@@ -45,10 +66,15 @@ async function agentTurn(
           console.log(`    ${part.toolName}(${brief(part.input)}) → ${brief(part.output)}`);
         if (part.type === 'tool-error')
           console.log(`    ${part.toolName}(${brief(part.input)}) → error: ${part.error}`);
+        if (part.type === 'tool-approval-request') {
+          const { toolName, input } = part.toolCall;
+          approvals.push({ approvalId: part.approvalId, toolName, input });
+          console.log(`    ${toolName}(${brief(input)}) → approval requested (${part.approvalId})`);
+        }
       }
     },
   });
-  return { messages, text };
+  return { messages, text, approvals };
 }
 
 function brief(value: unknown): string {
@@ -65,13 +91,17 @@ function printAudit(rows: AuditRow[]): void {
   console.log('\n  audit (hash-chained):');
   for (const r of rows) {
     const cost = r.actualCostUsd === null ? '' : ` $${r.actualCostUsd.toFixed(2)}`;
+    const approved = r.message?.startsWith('approved by') ? ` (${r.message})` : '';
     console.log(
-      `    #${r.seq} ${r.decision.padEnd(14)} ${r.code.padEnd(18)} ${(r.operation ?? '').padEnd(20)}${cost.padEnd(9)} run=${r.runId} call=${r.toolCallId}`,
+      `    #${r.seq} ${r.decision.padEnd(14)} ${r.code.padEnd(18)} ${(r.operation ?? '').padEnd(20)}${cost.padEnd(9)} run=${r.runId} call=${r.toolCallId}${approved}`,
     );
   }
 }
 
-/** Offline: the mock model plays a run with a double-fired charge, an illegal one, a provider outage and a revoked key. */
+/**
+ * Offline: the mock model plays a run with a double-fired charge, an illegal one, a provider outage,
+ * a charge that needs a human's approval, and a revoked key.
+ */
 async function runOffline(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'spendguard-ai-sdk-example-'));
   const world = await startOfflineWorld({
@@ -89,6 +119,8 @@ async function runOffline(): Promise<void> {
       agentId: 'billing-agent',
       abortController,
       fields: { charge: ['customer', 'amountCents', 'currency', 'orderId'] },
+      approval: { charge: chargeRequest },
+      approver: () => 'ops@example.com (console)',
     });
 
     console.log('1. The model charges Ada twice in one turn, tries $900 for Bob, then its provider fails.');
@@ -118,12 +150,39 @@ async function runOffline(): Promise<void> {
       `  Stripe saw ${charges.length} charges, $${(world.fake.ledger.moneyMoved('usd') / 100).toFixed(2)} in all.`,
     );
 
-    console.log('\n2. An operator revokes the run key; the agent tries to charge again.');
+    console.log("\n2. The model charges Ada $450: above the policy's $400, so the AI SDK asks for approval.");
+    const user: ModelMessage = { role: 'user', content: 'Charge Ada $450 for order 1003.' };
+    const asking = offlineModel([{ calls: [chargeCall(ids.ada, 45_000, 'ord_1003')] }]);
+    const asked = await agentTurn(asking, tools, [user], abortController.signal);
+    console.log(
+      `  Stripe saw ${world.fake.ledger.count('charge')} charges so far: nothing runs until a human answers.`,
+    );
+    // The app's approval UI answers the AI SDK's way: a tool message, then the next generation.
+    const answer: ModelMessage = {
+      role: 'tool',
+      content: asked.approvals.map((a) => ({
+        type: 'tool-approval-response' as const,
+        approvalId: a.approvalId,
+        approved: true,
+      })),
+    };
+    console.log(`  the operator approves ${asked.approvals.map((a) => a.approvalId).join(', ')}`);
+    const approvedTurn = offlineModel([{ text: 'Charged Ada $450.00.' }]);
+    const done = await agentTurn(
+      approvedTurn,
+      tools,
+      [user, ...asked.messages, answer],
+      abortController.signal,
+    );
+    const last = world.fake.ledger.list('charge').at(-1);
+    console.log(`  charged ${last?.id} for $${(Number(last?.amount) / 100).toFixed(2)}; model: ${done.text}`);
+
+    console.log('\n3. An operator revokes the run key; the agent tries to charge again.');
     const runKey = await world.guard.keys.derive(world.rootToken, { runId });
     await world.guard.keys.revoke(runKey.id);
-    const after = offlineModel([{ calls: [chargeCall(ids.ada, 1500, 'ord_1003')] }, { text: 'Charged.' }]);
+    const after = offlineModel([{ calls: [chargeCall(ids.ada, 1500, 'ord_1004')] }, { text: 'Charged.' }]);
     try {
-      await agentTurn(after, tools, 'Charge Ada $15 for order 1003.', abortController.signal);
+      await agentTurn(after, tools, 'Charge Ada $15 for order 1004.', abortController.signal);
     } catch (error) {
       if (!(error instanceof RunStoppedError)) throw error;
       console.log(`  the run stopped: ${error.message} (model calls made: ${after.doGenerateCalls.length})`);

@@ -2,10 +2,19 @@ import type { AuditRow } from '@spendguard/core';
 import { isToolRefusal } from '@spendguard/core';
 import type { ModelMessage, ToolSet } from 'ai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spendguardToolApproval, type VendorRequest } from './approval.ts';
 import { RunStoppedError } from './errors.ts';
 import { type GuardToolsOptions, guardTool, guardTools } from './guard-tools.ts';
 import { BillingWorld, billingTools } from './testing/billing.ts';
-import { drive, MODES, type Mode, type Outcome, toolOutcomes } from './testing/drive.ts';
+import {
+  approvalRequests,
+  approvalResponse,
+  drive,
+  MODES,
+  type Mode,
+  type Outcome,
+  toolOutcomes,
+} from './testing/drive.ts';
 import { promptOf, scriptedModel, type Turn } from './testing/scripted-model.ts';
 
 const world = new BillingWorld();
@@ -32,6 +41,16 @@ function guarded(options: Options = {}): Billing {
       ...options,
     }),
     stats,
+  };
+}
+
+/** The Stripe call the charge tool makes for an input: what the policy's approval rule is checked against. */
+function chargeRequest(input: { customer: string; amountCents: number; currency: string }): VendorRequest {
+  return {
+    vendor: 'stripe',
+    method: 'POST',
+    path: '/v1/charges',
+    params: { amount: input.amountCents, currency: input.currency, customer: input.customer },
   };
 }
 
@@ -336,8 +355,145 @@ describe.each(MODES)('guardTools under %s: the shared behaviour table', (mode: M
     expect(withGuard.result.nextPrompt).toContain('above the maximum 50000');
   });
 
-  it('approval rule: a charge above $400 waits for a human, then runs once when approved', async () => {
-    const [ids] = [await world.customers('fay')];
+  it('approval rule: a charge above $400 asks the AI SDK for approval; nothing runs, nothing is reserved', async () => {
+    const ids = await world.customers('fay');
+    const billing = guarded({ runId: 'run-fay', approval: { charge: chargeRequest } });
+    const model = scriptedModel([{ calls: [charge(ids.fay, 45_000, 'ord_9001')] }, { text: 'Charged.' }]);
+    const first = await drive(mode, {
+      model,
+      tools: billing.tools,
+      prompt: 'Charge Fay $450 for order 9001.',
+    });
+
+    expect(first.error).toBeUndefined();
+    // The AI SDK's own approval request, not a tool result: the loop stops and waits for the app.
+    const [asked] = approvalRequests(first);
+    expect(approvalRequests(first)).toHaveLength(1);
+    expect(asked).toMatchObject({ toolName: 'charge', input: { amountCents: 45_000, orderId: 'ord_9001' } });
+    expect(asked?.isAutomatic).toBeFalsy();
+    expect(toolOutcomes(first)).toEqual([]);
+    expect(model.served).toBe(1);
+    // What the app stores: the call and its approval request, in the assistant message.
+    expect(first.messages).toEqual([
+      {
+        role: 'assistant',
+        content: [
+          expect.objectContaining({ type: 'tool-call', toolCallId: asked?.toolCallId, toolName: 'charge' }),
+          expect.objectContaining({
+            type: 'tool-approval-request',
+            approvalId: asked?.approvalId,
+            toolCallId: asked?.toolCallId,
+          }),
+        ],
+      },
+    ]);
+    // Nothing ran, nothing was charged, reserved or audited.
+    expect(billing.stats.executions).toBe(0);
+    expect(world.fake.ledger.count('charge')).toBe(0);
+    const runKey = await guard().keys.derive(world.rootToken, { runId: 'run-fay' });
+    expect((await guard().spend(runKey.id)).lifetimeUsd).toBe(0);
+    expect(await guard().audit.list()).toEqual([]);
+  });
+
+  it('approval rule: the app approves with a tool-approval-response → charged once, audited as approved', async () => {
+    const ids = await world.customers('fay');
+    const user: ModelMessage = { role: 'user', content: 'Charge Fay $450 for order 9001.' };
+    const billing = guarded({ approval: { charge: chargeRequest } });
+    const first = await drive(mode, {
+      model: scriptedModel([{ calls: [charge(ids.fay, 45_000, 'ord_9001')] }]),
+      tools: billing.tools,
+      prompt: [user],
+    });
+    const [asked] = approvalRequests(first);
+    const approved = [
+      user,
+      ...first.messages,
+      approvalResponse([{ approvalId: asked?.approvalId as string, approved: true }]),
+    ];
+
+    // The next request: the same conversation, answered. The AI SDK runs the approved call first.
+    const model = scriptedModel([{ text: 'Charged Fay $450.' }]);
+    const second = await drive(mode, { model, tools: billing.tools, prompt: approved });
+    expect(second.error).toBeUndefined();
+    expect(billing.stats.executions).toBe(1);
+    expect(world.fake.ledger.count('charge')).toBe(1);
+    expect(world.chargedUsd()).toBe(450);
+    const [paid] = world.fake.ledger.list('charge');
+    // The model reads the charge's result.
+    expect(promptOf(model, 0)).toContain(paid?.id);
+    const rows = await guard().audit.list();
+    expect(rows.map((r) => [r.vendor, r.decision, r.toolCallId])).toEqual([
+      ['stripe', 'executed', asked?.toolCallId],
+      ['tool', 'executed', asked?.toolCallId],
+    ]);
+    expect(rows[0]?.message).toBe(`approved by ai-sdk tool approval ${asked?.approvalId}`);
+
+    // The same answer sent again (a double click, a retried request) is not a second charge.
+    await drive(mode, {
+      model: scriptedModel([{ text: 'Charged.' }]),
+      tools: billing.tools,
+      prompt: approved,
+    });
+    expect(world.fake.ledger.count('charge')).toBe(1);
+    expect(billing.stats.executions).toBe(1);
+    expect((await toolRows()).map((r) => r.decision)).toEqual(['executed', 'replayed']);
+  });
+
+  it('approval rule: the app denies → nothing charged, the model reads the AI SDK’s denial', async () => {
+    const ids = await world.customers('fay');
+    const user: ModelMessage = { role: 'user', content: 'Charge Fay $450 for order 9001.' };
+    const billing = guarded({ approval: { charge: chargeRequest } });
+    const first = await drive(mode, {
+      model: scriptedModel([{ calls: [charge(ids.fay, 45_000, 'ord_9001')] }]),
+      tools: billing.tools,
+      prompt: [user],
+    });
+    const [asked] = approvalRequests(first);
+    const model = scriptedModel([{ text: 'Fay was not charged: the charge was declined.' }]);
+    const second = await drive(mode, {
+      model,
+      tools: billing.tools,
+      prompt: [
+        user,
+        ...first.messages,
+        approvalResponse([
+          { approvalId: asked?.approvalId as string, approved: false, reason: 'Too much for one order' },
+        ]),
+      ],
+    });
+    expect(second.error).toBeUndefined();
+    expect(billing.stats.executions).toBe(0);
+    expect(world.fake.ledger.count('charge')).toBe(0);
+    expect(await guard().audit.list()).toEqual([]);
+    // The AI SDK's own denial, as a tool result for the call, is what the model reads next.
+    const prompt = model.doGenerateCalls[0]?.prompt ?? model.doStreamCalls[0]?.prompt;
+    const results = (prompt ?? []).flatMap((m) =>
+      m.role === 'tool' ? m.content.filter((p) => p.type === 'tool-result') : [],
+    );
+    expect(results).toEqual([
+      expect.objectContaining({
+        toolCallId: asked?.toolCallId,
+        output: { type: 'execution-denied', reason: 'Too much for one order' },
+      }),
+    ]);
+  });
+
+  it('approval rule: a charge below the threshold needs no approval and runs at once', async () => {
+    const ids = await world.customers('gil');
+    const billing = guarded({ approval: { charge: chargeRequest } });
+    const model = scriptedModel([{ calls: [charge(ids.gil, 39_900, 'ord_9101')] }, { text: 'Charged Gil.' }]);
+    const outcome = await drive(mode, { model, tools: billing.tools, prompt: 'Charge Gil $399.' });
+    expect(approvalRequests(outcome)).toEqual([]);
+    expect(outputOf(toolOutcomes(outcome)[0])).toMatchObject({ chargeId: expect.stringMatching(/^ch_/) });
+    expect(world.chargedUsd()).toBe(399);
+    expect(model.served).toBe(2);
+    const stripeRow = (await guard().audit.list()).find((r) => r.vendor === 'stripe');
+    expect(stripeRow?.decision).toBe('executed');
+    expect(stripeRow?.message ?? '').not.toContain('approved');
+  });
+
+  it('approval rule without an `approval` mapping: core asks, and the same call runs once when approved there', async () => {
+    const ids = await world.customers('fay');
     const user: ModelMessage = { role: 'user', content: 'Charge Fay $450 for order 9001.' };
     const billing = guarded();
     const first = await drive(mode, {
@@ -348,6 +504,7 @@ describe.each(MODES)('guardTools under %s: the shared behaviour table', (mode: M
       tools: billing.tools,
       prompt: [user],
     });
+    expect(approvalRequests(first)).toEqual([]);
     const pending = outputOf(toolOutcomes(first)[0]);
     expect(pending).toMatchObject({ refused: true, reason: expect.stringContaining('approv') });
     expect(world.fake.ledger.count('charge')).toBe(0);
@@ -435,6 +592,119 @@ describe('guardTools: mapping the AI SDK in and out', () => {
       ['CALL charge', 'single'],
       ['CALL charge', 'single'],
     ]);
+  });
+
+  it('spendguardToolApproval: the toolApproval setting asks with a reason; `approver` names the human', async () => {
+    const ids = await world.customers('ned');
+    const billing = guarded({
+      approval: { charge: chargeRequest },
+      approver: ({ approvalId, toolName }) => `ana@shop.example (${toolName}, ${approvalId})`,
+    });
+    const toolApproval = spendguardToolApproval(billing.tools);
+    expect(Object.keys(toolApproval)).toEqual(['charge']);
+    const user: ModelMessage = { role: 'user', content: 'Charge Ned $450.' };
+    const first = await drive('streamText', {
+      model: scriptedModel([{ calls: [charge(ids.ned, 45_000, 'ord_1')] }]),
+      tools: billing.tools,
+      toolApproval,
+      prompt: [user],
+    });
+    const [asked] = approvalRequests(first);
+    // The reason an approval UI can show (the tool's needsApproval path has none to give).
+    expect(asked?.reason).toBe("spendguard: the policy wants a human's approval for stripe POST /v1/charges");
+    expect(world.fake.ledger.count('charge')).toBe(0);
+
+    await drive('streamText', {
+      model: scriptedModel([{ text: 'Charged.' }]),
+      tools: billing.tools,
+      toolApproval,
+      prompt: [
+        user,
+        ...first.messages,
+        approvalResponse([{ approvalId: asked?.approvalId as string, approved: true }]),
+      ],
+    });
+    expect(world.chargedUsd()).toBe(450);
+    const stripeRow = (await guard().audit.list()).find((r) => r.vendor === 'stripe');
+    expect(stripeRow?.message).toBe(`approved by ana@shop.example (charge, ${asked?.approvalId})`);
+
+    // Below the threshold the entry answers not-applicable: no approval request. (Typed as an app
+    // writes it: the entries fit generateText's own `toolApproval` for these tools.)
+    const { generateText } = await import('ai');
+    const small = await generateText({
+      model: scriptedModel([{ calls: [charge(ids.ned, 500, 'ord_2')] }]),
+      tools: billing.tools,
+      toolApproval: spendguardToolApproval(billing.tools),
+      prompt: 'Charge Ned $5.',
+    });
+    expect(small.content.filter((p) => p.type === 'tool-approval-request')).toEqual([]);
+    expect(world.chargedUsd()).toBe(455);
+  });
+
+  it('claims no approval no human gave: a toolApproval that auto-approves leaves the charge to core', async () => {
+    const ids = await world.customers('oli');
+    const billing = guarded({ approval: { charge: chargeRequest } });
+    // `toolApproval` wins over the tool's needsApproval; here it waves every charge through.
+    for (const toolApproval of [{ charge: 'approved' as const }, () => 'not-applicable' as const]) {
+      const outcome = await drive('generateText', {
+        model: scriptedModel([{ calls: [charge(ids.oli, 45_000, 'ord_1')] }, { text: 'ok' }]),
+        tools: billing.tools,
+        toolApproval,
+        prompt: 'Charge Oli $450.',
+      });
+      expect(outputOf(toolOutcomes(outcome)[0])).toMatchObject({ refused: true, code: 'approval_required' });
+    }
+    expect(world.fake.ledger.count('charge')).toBe(0);
+    expect((await guard().audit.list()).filter((r) => r.vendor === 'stripe').map((r) => r.decision)).toEqual([
+      'needs_approval',
+      'needs_approval',
+    ]);
+  });
+
+  it("guardTool: OR-s the tool's own needsApproval with the policy's; unmapped tools keep theirs", async () => {
+    const { tool } = await import('ai');
+    const ids = await world.customers('pia');
+    const { tools, stats } = billingTools(world.governedStripe());
+    const own = ({ note }: { note?: string | undefined }) => note === 'confirm with the customer';
+    const withOwn = tool({ ...tools.charge, needsApproval: own });
+    const charge1 = guardTool(withOwn, {
+      name: 'charge',
+      guard: guard(),
+      key: world.rootToken,
+      approval: chargeRequest,
+    });
+    const model = scriptedModel([
+      {
+        calls: [
+          charge(ids.pia, 100, 'ord_1', { note: 'confirm with the customer' }),
+          charge(ids.pia, 200, 'ord_2'),
+          charge(ids.pia, 45_000, 'ord_3'),
+        ],
+      },
+    ]);
+    const outcome = await drive('generateText', { model, tools: { charge: charge1 }, prompt: 'go' });
+    const calls = outcome.steps[0]?.toolCalls.map((c) => c.toolCallId) ?? [];
+    expect(approvalRequests(outcome).map((a) => a.toolCallId)).toEqual([calls[0], calls[2]]);
+    expect(stats.executions).toBe(1); // the $2 charge, at once
+    expect(world.chargedUsd()).toBe(2);
+
+    const unmapped = guardTool(withOwn, { name: 'charge', guard: guard(), key: world.rootToken });
+    expect(unmapped.needsApproval).toBe(own);
+    expect(spendguardToolApproval({ charge: unmapped })).toEqual({});
+  });
+
+  it('asks no approval when the root key is revoked: the call is refused (key_invalid) instead', async () => {
+    const ids = await world.customers('quin');
+    await guard().keys.revoke(world.rootId);
+    const billing = guarded({ approval: { charge: chargeRequest } });
+    const outcome = await drive('generateText', {
+      model: scriptedModel([{ calls: [charge(ids.quin, 45_000, 'ord_1')] }, { text: 'ok' }]),
+      tools: billing.tools,
+      prompt: 'go',
+    });
+    expect(approvalRequests(outcome)).toEqual([]);
+    expect(outputOf(toolOutcomes(outcome)[0])).toMatchObject({ refused: true, code: 'key_invalid' });
+    expect(billing.stats.executions).toBe(0);
   });
 
   it('stops the run when the root key is revoked before its run key exists', async () => {

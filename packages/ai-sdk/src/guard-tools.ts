@@ -8,7 +8,16 @@ import {
   type ToolRefusal,
   toolRefusal,
 } from '@spendguard/core';
-import type { InferToolInput, Tool, ToolExecutionOptions, ToolSet } from 'ai';
+import type { InferToolInput, ModelMessage, Tool, ToolExecutionOptions, ToolSet } from 'ai';
+import {
+  type ApprovalCheck,
+  type ApprovalFunction,
+  type ApprovedToolCall,
+  approvalChecks,
+  humanApprovalOf,
+  policyReason,
+  type VendorRequest,
+} from './approval.ts';
 import { RunStoppedError } from './errors.ts';
 import { RunKeys } from './run-keys.ts';
 
@@ -54,6 +63,12 @@ export interface GuardToolsBaseOptions {
   abortController?: AbortController;
   /** How each derived run key narrows the root key's policy (`caps`, `operations`, `ratePerMinute`, `ttl`). Default: not at all. */
   runKey?: Omit<DeriveOptions, 'runId'>;
+  /**
+   * Who approved a tool call, for the audit rows of the vendor calls it let through (`approved by
+   * …`), e.g. the signed-in user of the request. The AI SDK's approval response names no one.
+   * Default: `ai-sdk tool approval <approvalId>`.
+   */
+  approver?: (approval: ApprovedToolCall) => string | undefined;
 }
 
 /** Options of `guardTools`: the shared ones, and per-tool settings keyed by tool name. */
@@ -65,6 +80,13 @@ export interface GuardToolsOptions<TOOLS extends ToolSet> extends GuardToolsBase
   fields?: { [NAME in keyof TOOLS]?: readonly (keyof InferToolInput<TOOLS[NAME]> & string)[] };
   /** A checkpoint key per tool (e.g. the order id) instead of the content hash. Default: the content hash. */
   idempotencyKey?: { [NAME in keyof TOOLS]?: CheckpointKeyFunction<InferToolInput<TOOLS[NAME]>> };
+  /**
+   * Per tool, the vendor call(s) its input will make (`{ vendor, method, path, params }`): a call
+   * the policy's approval rule (`approval.above`) matches then asks the AI SDK's tool approval
+   * (`needsApproval`, a `tool-approval-request`) before the tool runs, and once approved runs with
+   * the approval. Default: none — such a call runs the tool, and its vendor call is refused.
+   */
+  approval?: { [NAME in keyof TOOLS]?: ApprovalFunction<InferToolInput<TOOLS[NAME]>> };
 }
 
 /** Options of `guardTool`: the shared ones, the tool's name and its settings. */
@@ -75,6 +97,8 @@ export interface GuardToolOptions<INPUT> extends GuardToolsBaseOptions {
   fields?: readonly (keyof INPUT & string)[];
   /** A checkpoint key (e.g. the order id) instead of the content hash. Default: the content hash. */
   idempotencyKey?: CheckpointKeyFunction<INPUT>;
+  /** The vendor call(s) the tool's input will make, for approval rules (see `GuardToolsOptions.approval`). Default: none. */
+  approval?: ApprovalFunction<INPUT>;
 }
 
 /**
@@ -92,6 +116,7 @@ export function guardTools<TOOLS extends ToolSet>(tools: TOOLS, options: GuardTo
       name,
       fields: options.fields?.[name],
       idempotencyKey: options.idempotencyKey?.[name] as CheckpointKeyFunction<unknown> | undefined,
+      approval: options.approval?.[name] as ApprovalFunction<unknown> | undefined,
       runKeys,
     });
   }
@@ -106,6 +131,7 @@ export function guardTool<TOOL extends Tool>(
   return wrap(tool, {
     ...options,
     idempotencyKey: options.idempotencyKey as CheckpointKeyFunction<unknown> | undefined,
+    approval: options.approval as ApprovalFunction<unknown> | undefined,
     runKeys: runKeysOf(options),
   });
 }
@@ -114,12 +140,18 @@ interface WrapSettings extends GuardToolsBaseOptions {
   name: string;
   fields?: readonly string[] | undefined;
   idempotencyKey?: CheckpointKeyFunction<unknown> | undefined;
+  approval?: ApprovalFunction<unknown> | undefined;
   runKeys: RunKeys;
 }
+
+type NeedsApprovalOptions = { toolCallId: string; messages: ModelMessage[]; context: unknown };
 
 /** The parts of a tool the wrapper touches. */
 interface ExecutablePart {
   execute?: (input: unknown, options: ToolExecutionOptions<unknown>) => unknown;
+  needsApproval?:
+    | boolean
+    | ((input: unknown, options: NeedsApprovalOptions) => boolean | PromiseLike<boolean>);
   toModelOutput?: (options: { toolCallId: string; input: unknown; output: unknown }) => unknown;
 }
 
@@ -148,6 +180,7 @@ function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
       runId,
       context: options.context,
     });
+    const approvedBy = approvedByOf(settings, options, runId);
     const decision = await guard.executeTool(
       {
         key,
@@ -159,6 +192,7 @@ function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
         ...(settings.fields && { fields: settings.fields }),
         ...(settings.scope && { scope: settings.scope }),
         ...(idempotencyKey !== undefined && { idempotencyKey }),
+        ...(approvedBy !== undefined && { approvedBy }),
       },
       // executeTool binds the run (key, runId, toolCallId, agentId) around the tool itself.
       () => finalOutput(run.call(original, input, options)),
@@ -167,15 +201,77 @@ function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
   };
 
   const toModelOutput = original.toModelOutput;
-  return {
+  const check =
+    settings.approval && approvalCheck(original, original.needsApproval, settings.approval, settings);
+  const wrapped = {
     ...original,
     execute,
+    ...(check && {
+      needsApproval: async (input: unknown, options: NeedsApprovalOptions) =>
+        (await check(input, options)) !== undefined,
+    }),
     // A refusal is not the tool's own output: send it as JSON rather than through its converter.
     ...(typeof toModelOutput === 'function' && {
       toModelOutput: (o: { toolCallId: string; input: unknown; output: unknown }) =>
         isToolRefusal(o.output) ? { type: 'json', value: o.output } : toModelOutput.call(original, o),
     }),
-  } as TOOL;
+  };
+  if (check) approvalChecks.set(wrapped, check);
+  return wrapped as TOOL;
+}
+
+/**
+ * Whether a call needs a human's yes first: the tool's own `needsApproval`, else the policy's
+ * approval rule for the vendor call(s) the input maps to, asked of the run's key (`guard.needsApproval`:
+ * no reservation, no audit row). When the key cannot act or the store is down it answers no: the
+ * tool then runs into the same refusal in `execute`, where core decides and the model reads why.
+ */
+function approvalCheck(
+  tool: ExecutablePart,
+  own: ExecutablePart['needsApproval'],
+  approval: ApprovalFunction<unknown>,
+  { guard, runKeys }: WrapSettings,
+): ApprovalCheck {
+  return async (input, options) => {
+    if (typeof own === 'function' ? await own.call(tool, input, options) : own === true) return {};
+    const mapped = approval(input);
+    const requests: readonly VendorRequest[] =
+      mapped === undefined ? [] : Array.isArray(mapped) ? mapped : [mapped];
+    if (requests.length === 0) return undefined;
+    try {
+      const key = await runKeys.token(runIdOf(options.context) ?? runKeys.defaultRunId);
+      for (const request of requests) {
+        if (await guard.needsApproval({ ...request, key })) return { reason: policyReason(request) };
+      }
+    } catch {
+      // `execute` reports it (refuseUnboundRun, or core's own refusal).
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Who approved this call, when the AI SDK runs it after a human's `tool-approval-response`
+ * (`approved: true`) and the tool maps its approvals (`approval`). Without that mapping the
+ * adapter claims no approval: the policy's approval rules are then answered in core.
+ */
+function approvedByOf(
+  settings: WrapSettings,
+  options: ToolExecutionOptions<unknown>,
+  runId: string,
+): string | undefined {
+  if (!settings.approval) return undefined;
+  const approval = humanApprovalOf(options.messages, options.toolCallId);
+  if (!approval) return undefined;
+  const named = settings.approver?.({
+    toolName: settings.name,
+    toolCallId: options.toolCallId,
+    approvalId: approval.approvalId,
+    reason: approval.reason,
+    runId,
+    context: options.context,
+  });
+  return named || `ai-sdk tool approval ${approval.approvalId}`;
 }
 
 /** The run id a tool's context names (`toolsContext: { <tool>: { runId } }`). */

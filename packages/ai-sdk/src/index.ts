@@ -1,4 +1,11 @@
 export { isToolRefusal, type ToolRefusal } from '@spendguard/core';
+export {
+  type ApprovalFunction,
+  type ApprovedToolCall,
+  type SpendguardToolApproval,
+  spendguardToolApproval,
+  type VendorRequest,
+} from './approval.ts';
 export { RunStoppedError } from './errors.ts';
 export {
   type CheckpointKeyContext,

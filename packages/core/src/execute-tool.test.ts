@@ -136,7 +136,13 @@ describe('approvals asked through a framework', () => {
   it('says when a call needs approval, and lets it through when a human approved it in the framework', async () => {
     const approving = createGuard({
       policies: {
-        policies: { agent: { stripe: { allow: ['POST /v1/charges'] }, approval: { above: 100 } } },
+        policies: {
+          agent: {
+            stripe: { allow: ['POST /v1/charges'] },
+            approval: { above: 100 },
+            caps: { perCall: 1000 },
+          },
+        },
       },
       store: new MemoryStore(),
     });
@@ -151,6 +157,10 @@ describe('approvals asked through a framework', () => {
     const small = { ...big, params: { amount: 500, currency: 'usd' } };
     expect(await approving.needsApproval(big)).toBe(true); // $200, priced by the Stripe profile
     expect(await approving.needsApproval(small)).toBe(false);
+    // Above the per-call cap it would be refused anyway: no human is asked.
+    expect(await approving.needsApproval({ ...big, params: { amount: 100_001, currency: 'usd' } })).toBe(
+      false,
+    );
     expect((await approving.execute(big, async () => ({ id: 'ch_1' }))).decision).toBe('needs_approval');
     const approved = await approving.execute({ ...big, approvedBy: 'ai-sdk tool approval' }, async () => ({
       id: 'ch_1',

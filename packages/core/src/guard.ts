@@ -242,7 +242,11 @@ class SpendGuard implements Guard {
       cost = estimate.cost;
     }
     const costMicros = toUsdMicros(auth.policy, cost);
-    return costMicros !== undefined && needsApproval(auth.policy, verdict.rule, costMicros);
+    if (costMicros === undefined) return false;
+    const perCall = auth.policy.caps.perCall;
+    // Above the per-call cap the call is refused anyway: do not ask a human for it.
+    if (perCall !== undefined && costMicros > usdToMicros(perCall)) return false;
+    return needsApproval(auth.policy, verdict.rule, costMicros);
   }
 
   async spend(keyId: string) {

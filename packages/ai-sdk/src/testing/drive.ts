@@ -1,4 +1,12 @@
-import { generateText, isStepCount, type ModelMessage, type StepResult, streamText, type ToolSet } from 'ai';
+import {
+  generateText,
+  isStepCount,
+  type ModelMessage,
+  type StepResult,
+  streamText,
+  type ToolApprovalConfiguration,
+  type ToolSet,
+} from 'ai';
 import type { MockLanguageModelV4 } from 'ai/test';
 
 /** The two AI SDK entry points every row runs under. */
@@ -14,6 +22,8 @@ export interface Generation {
   maxSteps?: number;
   abortSignal?: AbortSignal;
   toolsContext?: Record<string, unknown>;
+  /** The `toolApproval` setting of `generateText` / `streamText`. Default: none. */
+  toolApproval?: ToolApprovalConfiguration<ToolSet, unknown>;
 }
 
 export interface Outcome {
@@ -41,6 +51,7 @@ export async function drive(mode: Mode, g: Generation): Promise<Outcome> {
     maxRetries: 0,
     ...(g.abortSignal && { abortSignal: g.abortSignal }),
     ...(g.toolsContext && { toolsContext: g.toolsContext as never }),
+    ...(g.toolApproval && { toolApproval: g.toolApproval }),
     onStepEnd: (step: StepResult<ToolSet>) => {
       steps.push(step);
     },
@@ -79,4 +90,52 @@ export function toolOutcomes(outcome: Outcome): ToolOutcome[] {
       return [];
     }),
   );
+}
+
+/** A `tool-approval-request` the AI SDK emitted (a human must answer it before the tool runs). */
+export interface ApprovalAsk {
+  approvalId: string;
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+  reason?: string | undefined;
+  isAutomatic?: boolean | undefined;
+}
+
+/** Every tool approval request of a generation, in order. */
+export function approvalRequests(outcome: Outcome): ApprovalAsk[] {
+  return outcome.steps.flatMap((s) =>
+    s.content.flatMap((part): ApprovalAsk[] =>
+      part.type === 'tool-approval-request'
+        ? [
+            {
+              approvalId: part.approvalId,
+              toolCallId: part.toolCall.toolCallId,
+              toolName: part.toolCall.toolName,
+              input: part.toolCall.input,
+              reason: part.reason,
+              isAutomatic: part.isAutomatic,
+            },
+          ]
+        : [],
+    ),
+  );
+}
+
+/**
+ * The app's answer to approval requests, the AI SDK's way: a tool message of
+ * `tool-approval-response` parts, appended to the stored messages for the next generation.
+ */
+export function approvalResponse(
+  answers: { approvalId: string; approved: boolean; reason?: string }[],
+): ModelMessage {
+  return {
+    role: 'tool',
+    content: answers.map((a) => ({
+      type: 'tool-approval-response' as const,
+      approvalId: a.approvalId,
+      approved: a.approved,
+      ...(a.reason !== undefined && { reason: a.reason }),
+    })),
+  };
 }
