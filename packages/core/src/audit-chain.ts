@@ -32,6 +32,12 @@ const HASHED: Record<Exclude<keyof AuditRow, 'prevHash' | 'hash'>, true> = {
 };
 const HASHED_FIELDS = Object.keys(HASHED);
 
+/**
+ * The entry fields a row's hash covers, in the order they are serialized after `seq`. Backends
+ * that build rows elsewhere (the Redis scripts) follow this order.
+ */
+export const AUDIT_HASHED_FIELDS = HASHED_FIELDS.slice(1) as readonly (keyof AuditEntry)[];
+
 /** The hash the chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -1,4 +1,10 @@
-export { type AuditVerdict, chainAudit, GENESIS_HASH, verifyAuditRows } from './audit-chain.ts';
+export {
+  AUDIT_HASHED_FIELDS,
+  type AuditVerdict,
+  chainAudit,
+  GENESIS_HASH,
+  verifyAuditRows,
+} from './audit-chain.ts';
 export { canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
 export { createGovernedFetch, type GovernedFetchOptions } from './clients/governed-fetch.ts';
 export type { DecisionInfo, DecisionKind, DenyCode, ExecuteDecision } from './decision.ts';
@@ -29,7 +35,7 @@ export {
   resolvePolicy,
   type VendorSection,
 } from './policy.ts';
-export { checkOperation, type PolicyVerdict } from './policy-check.ts';
+export { checkOperation, microsToUsd, type PolicyVerdict, usdToMicros } from './policy-check.ts';
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
 export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
 export type {

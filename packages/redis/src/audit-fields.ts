@@ -1,36 +1,7 @@
-import type { AuditEntry } from '@spendguard/core';
+import { AUDIT_HASHED_FIELDS, type AuditEntry } from '@spendguard/core';
 
-/**
- * The audit fields after `seq`, in the order core's `chainAudit` serializes them
- * (`JSON.stringify(row, HASHED_FIELDS)`). Core keeps that list private, so it is repeated here;
- * the Record type makes a missing or extra field a compile error, and a test proves the order by
- * checking rows written by the Lua scripts with core's `verifyAuditRows`.
- */
-const FIELDS: Record<keyof AuditEntry, true> = {
-  time: true,
-  keyId: true,
-  rootKeyId: true,
-  runId: true,
-  agentId: true,
-  toolCallId: true,
-  vendor: true,
-  operation: true,
-  idempotencyKey: true,
-  decision: true,
-  code: true,
-  message: true,
-  estimatedCostUsd: true,
-  actualCostUsd: true,
-  actualCostIsEstimate: true,
-  amount: true,
-  currency: true,
-  upstreamStatus: true,
-  upstreamObjectId: true,
-  latencyMs: true,
-  traceId: true,
-};
-
-export const AUDIT_FIELDS = Object.keys(FIELDS) as (keyof AuditEntry)[];
+/** The audit fields after `seq`, in the order core's `chainAudit` serializes them. */
+export const AUDIT_FIELDS = AUDIT_HASHED_FIELDS;
 
 /** What `JSON.stringify(row, list)` applies to nested values too, so nested values match. */
 const REPLACER = ['seq', ...AUDIT_FIELDS];

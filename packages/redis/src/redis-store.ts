@@ -14,6 +14,7 @@ import type {
   StoreDenyCode,
   TokenRecord,
 } from '@spendguard/core';
+import { microsToUsd } from '@spendguard/core';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { auditFragments } from './audit-fields.ts';
 import { Connections, type RedisStoreStats } from './connections.ts';
@@ -440,11 +441,6 @@ function toKey(json: string, revokedAt: string): KeyRecord {
   return { ...(JSON.parse(json) as KeyRecord), revokedAt: revokedAt === '' ? null : Number(revokedAt) };
 }
 
-/** Core's microsToUsd (not exported from core): micro-dollars to dollars. */
-function usd(micros: number): number {
-  return micros / 1_000_000;
-}
-
 /** The script reports (window number, threshold as sent, micro-dollars after) per alert. */
 function toAlerts(plan: BeginPlan, flat: readonly string[]): AlertEvent[] {
   const alerts: AlertEvent[] = [];
@@ -456,8 +452,8 @@ function toAlerts(plan: BeginPlan, flat: readonly string[]): AlertEvent[] {
       window: window.label,
       windowId: window.id,
       thresholdPercent: Number(flat[i + 1]),
-      capUsd: usd(window.capMicros),
-      usedUsd: usd(Number(flat[i + 2])),
+      capUsd: microsToUsd(window.capMicros),
+      usedUsd: microsToUsd(Number(flat[i + 2])),
     });
   }
   return alerts;
