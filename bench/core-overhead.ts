@@ -29,7 +29,8 @@ const noop = async (): Promise<Charge> => {
   return { id: 'ch_1', object: 'charge' };
 };
 
-const POLICIES: PolicyDocument = {
+/** Also the workload of the Redis and Postgres benches, so their numbers compare with these. */
+export const POLICIES: PolicyDocument = {
   policies: {
     billing: {
       stripe: {
@@ -89,7 +90,7 @@ const REPLAY_WARMUP = 500;
 let orderSeq = 0;
 
 /** A charge with fresh params: a new checkpoint, so a real begin → call → complete. */
-function freshCharge(key: string): ExecuteRequest {
+export function freshCharge(key: string): ExecuteRequest {
   orderSeq++;
   return {
     key,
@@ -107,7 +108,7 @@ function freshCharge(key: string): ExecuteRequest {
 }
 
 /** The same charge every time: after the first, each call replays the stored result. */
-function repeatedCharge(key: string): ExecuteRequest {
+export function repeatedCharge(key: string): ExecuteRequest {
   return {
     key,
     vendor: 'stripe',

@@ -26,7 +26,29 @@ export interface LatencyRow {
   ratio: number;
   /** Budget for p50 (the guarded call itself, not the overhead); null when the issue sets none. */
   targetP50Us: number | null;
+  /**
+   * Budget for `ratio` instead, where the issue sets the goal relative to the bare baseline
+   * (Redis and Postgres: `execute` p50 ≤ 1.5 × two bare round trips). Absent: none.
+   */
+  targetRatio?: number | null;
   meetsTarget: boolean | null;
+}
+
+/**
+ * One figure that is not a latency series against a bare call: round trips per call, calls per
+ * second, CPU per call, revoke-to-deny milliseconds. Printed as a second table after the rows.
+ */
+export interface MetricRow {
+  store: string;
+  metric: string;
+  value: number;
+  /** `round trips`, `calls/s`, `µs`, `ms`, `×`, `%`…: also decides how the value is printed. */
+  unit: string;
+  /** The goal as the issue states it (`≤ 2`, `≤ 1.5×`, `< 50 ms`); null when it sets none. */
+  target: string | null;
+  meetsTarget: boolean | null;
+  /** How the figure was obtained, in a few words. */
+  note?: string;
 }
 
 /** A sanity count: a bench that measured the wrong thing (denials, say) must say so. */
@@ -44,6 +66,8 @@ export interface BenchResult {
   name: string;
   title: string;
   rows: LatencyRow[];
+  /** Figures that are not latency series; omitted when a bench has none. */
+  metrics?: MetricRow[];
   checks: Check[];
 }
 
@@ -59,13 +83,50 @@ const COLUMNS: { label: string; align: Align; cell: (row: LatencyRow) => string 
   { label: 'bare p50 µs', align: 'right', cell: (r) => us(r.bareP50Us) },
   { label: 'overhead p50 µs', align: 'right', cell: (r) => us(r.overheadP50Us) },
   { label: 'ratio', align: 'right', cell: (r) => `${r.ratio.toFixed(1)}×` },
-  { label: 'target p50', align: 'right', cell: (r) => (r.targetP50Us === null ? '—' : `≤ ${r.targetP50Us}`) },
+  { label: 'target p50', align: 'right', cell: targetCell },
   {
     label: 'meets',
     align: 'left',
     cell: (r) => (r.meetsTarget === null ? '—' : r.meetsTarget ? 'yes' : 'NO'),
   },
 ];
+
+function targetCell(r: LatencyRow): string {
+  if (r.targetP50Us !== null) return `≤ ${r.targetP50Us}`;
+  return r.targetRatio === null || r.targetRatio === undefined ? '—' : `≤ ${r.targetRatio}×`;
+}
+
+const METRIC_COLUMNS: { label: string; align: Align; cell: (row: MetricRow) => string }[] = [
+  { label: 'store', align: 'left', cell: (m) => m.store },
+  { label: 'metric', align: 'left', cell: (m) => m.metric },
+  { label: 'value', align: 'right', cell: (m) => metricValue(m) },
+  { label: 'target', align: 'right', cell: (m) => m.target ?? '—' },
+  {
+    label: 'meets',
+    align: 'left',
+    cell: (m) => (m.meetsTarget === null ? '—' : m.meetsTarget ? 'yes' : 'NO'),
+  },
+  { label: 'how', align: 'left', cell: (m) => m.note ?? '' },
+];
+
+function metricValue(m: MetricRow): string {
+  switch (m.unit) {
+    case '×':
+      return `${m.value.toFixed(2)}×`;
+    case 'calls/s':
+      return `${Math.round(m.value)} calls/s`;
+    case 'round trips':
+    case 'commands':
+    case 'statements':
+      return `${m.value.toFixed(2)} ${m.unit}`;
+    case 'µs':
+      return `${m.value.toFixed(1)} µs`;
+    case 'ms':
+      return `${m.value.toFixed(2)} ms`;
+    default:
+      return `${m.value} ${m.unit}`;
+  }
+}
 
 function us(value: number): string {
   return value.toFixed(2);
@@ -75,25 +136,34 @@ function spread(values: number[]): string {
   return values.length === 0 ? '—' : `${us(Math.min(...values))}–${us(Math.max(...values))}`;
 }
 
-export function printReport(result: BenchResult): void {
-  const cells = result.rows.map((row) => COLUMNS.map((c) => c.cell(row)));
-  const widths = COLUMNS.map((c, i) =>
+/** A left/right aligned text table: header, rule, one line per row. */
+function printTable<T>(
+  columns: { label: string; align: Align; cell: (row: T) => string }[],
+  rows: T[],
+): void {
+  const cells = rows.map((row) => columns.map((c) => c.cell(row)));
+  const widths = columns.map((c, i) =>
     Math.max(c.label.length, ...cells.map((line) => line[i]?.length ?? 0)),
   );
   const line = (values: string[]) =>
     values
       .map((v, i) => {
         const width = widths[i] ?? 0;
-        return COLUMNS[i]?.align === 'right' ? v.padStart(width) : v.padEnd(width);
+        return columns[i]?.align === 'right' ? v.padStart(width) : v.padEnd(width);
       })
       .join('  ')
       .trimEnd();
 
-  console.log(`\n${result.title}\n`);
-  console.log(line(COLUMNS.map((c) => c.label)));
+  console.log(line(columns.map((c) => c.label)));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const values of cells) console.log(line(values));
   console.log('');
+}
+
+export function printReport(result: BenchResult): void {
+  console.log(`\n${result.title}\n`);
+  if (result.rows.length > 0) printTable(COLUMNS, result.rows);
+  if (result.metrics && result.metrics.length > 0) printTable(METRIC_COLUMNS, result.metrics);
   for (const check of result.checks) {
     const detail = check.detail ? ` (${check.detail})` : '';
     console.log(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}: ${check.actual}/${check.expected}${detail}`);
@@ -110,6 +180,7 @@ export function writeResults(result: BenchResult): string {
     title: result.title,
     machine: machineInfo(),
     rows: result.rows.map(roundRow),
+    ...(result.metrics && { metrics: result.metrics.map(roundMetric) }),
     checks: result.checks,
   };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
@@ -152,4 +223,8 @@ function roundRow(row: LatencyRow): LatencyRow {
     overheadP50Us: r(row.overheadP50Us),
     ratio: Math.round(row.ratio * 10) / 10,
   };
+}
+
+function roundMetric(metric: MetricRow): MetricRow {
+  return { ...metric, value: Math.round(metric.value * 1000) / 1000 };
 }

@@ -1,13 +1,18 @@
 import { coreOverhead } from './core-overhead.ts';
 import { type BenchResult, printReport, writeResults } from './report.ts';
+import { revokeLatency } from './revoke-latency.ts';
+import { storeRoundTrips } from './store-round-trips.ts';
 
 /**
  * `pnpm bench`: run each bench in turn (one at a time, so they do not compete for the two
- * cores), print its table and write `bench/results/<name>.json`. Add Redis, Postgres or proxy
- * benches as further modules returning a BenchResult.
+ * cores), print its table and write `bench/results/<name>.json`. Add further benches (a proxy,
+ * say) as modules returning a BenchResult. The Redis and Postgres benches need the servers of
+ * SPENDGUARD_BENCH_REDIS_URL and SPENDGUARD_BENCH_POSTGRES_URL (default: this machine's).
  */
 const BENCHES: { name: string; run: () => Promise<BenchResult> }[] = [
   { name: 'core-overhead', run: coreOverhead },
+  { name: 'store-round-trips', run: storeRoundTrips },
+  { name: 'revoke-latency', run: revokeLatency },
 ];
 
 let failed = false;
