@@ -160,6 +160,11 @@ export function createGuard(options: GuardOptions): Guard {
   return new SpendGuard(document, options);
 }
 
+/** A vendor call priced under its policy, or the refusal that stops it first. */
+type Priced =
+  | { rule: OperationRule; profile: VendorProfile | undefined; cost: Money | undefined; costMicros: number }
+  | { code: DenyCode; message: string; cost?: Money | undefined };
+
 interface PipelineInput<T> {
   request: ExecuteRequest;
   auth: AuthenticatedKey;
@@ -232,21 +237,36 @@ class SpendGuard implements Guard {
   async needsApproval(request: ExecuteRequest): Promise<boolean> {
     const auth = await this.keys.authenticate(request.key);
     if ('code' in auth) return false;
-    const verdict = checkOperation(auth.policy, request);
-    if (!verdict.ok) return false;
+    const priced = await this.#price(request, auth.policy);
+    return !('code' in priced) && needsApproval(auth.policy, priced.rule, priced.costMicros);
+  }
+
+  /**
+   * The policy check and the price of a vendor call: its allow rule and estimated cost (in its
+   * currency and in USD micros), or why it is refused before anything is reserved.
+   */
+  async #price(request: ExecuteRequest, policy: ResolvedPolicy): Promise<Priced> {
+    const verdict = checkOperation(policy, request);
+    if (!verdict.ok) return { code: verdict.code, message: verdict.message };
     const profile = this.#profiles.get(request.vendor);
     let cost = request.cost;
     if (!cost && profile) {
-      const estimate = await this.#estimate(profile, request, auth.policy);
-      if ('unknown' in estimate) return false;
+      const estimate = await this.#estimate(profile, request, policy);
+      if ('unknown' in estimate) return { code: 'cost_unknown', message: estimate.unknown };
       cost = estimate.cost;
     }
-    const costMicros = toUsdMicros(auth.policy, cost);
-    if (costMicros === undefined) return false;
-    const perCall = auth.policy.caps.perCall;
-    // Above the per-call cap the call is refused anyway: do not ask a human for it.
-    if (perCall !== undefined && costMicros > usdToMicros(perCall)) return false;
-    return needsApproval(auth.policy, verdict.rule, costMicros);
+    const costMicros = toUsdMicros(policy, cost);
+    if (costMicros === undefined) {
+      const currency = (cost?.currency ?? '').toUpperCase();
+      const message = `no FX rate for ${currency} in policy "${policy.name}": the amount cannot be priced in USD`;
+      return { code: 'currency_not_priced', message, cost };
+    }
+    const perCall = policy.caps.perCall;
+    if (perCall !== undefined && costMicros > usdToMicros(perCall)) {
+      const message = `this call ($${microsToUsd(costMicros).toFixed(2)}) is above the per-call cap of $${perCall.toFixed(2)}`;
+      return { code: 'cap_exceeded', message, cost };
+    }
+    return { rule: verdict.rule, profile, cost, costMicros };
   }
 
   async spend(keyId: string) {
@@ -282,36 +302,12 @@ class SpendGuard implements Guard {
     const audit = this.#auditBase(request);
     const auth = await this.#authenticate<T>(request.key, audit);
     if ('decision' in auth) return auth;
-    const { policy } = auth;
-
-    const verdict = checkOperation(policy, request);
-    if (!verdict.ok) return this.#deny(verdict.code, verdict.message, audit);
-    const profile = this.#profiles.get(request.vendor);
-    let cost = request.cost;
-    if (!cost && profile) {
-      const estimate = await this.#estimate(profile, request, policy);
-      if ('unknown' in estimate) return this.#deny('cost_unknown', estimate.unknown, audit);
-      cost = estimate.cost;
-    }
-    audit.amount = cost?.amount ?? null;
-    audit.currency = cost?.currency.toLowerCase() ?? null;
-    const costMicros = toUsdMicros(policy, cost);
-    if (costMicros === undefined) {
-      const currency = cost?.currency ?? '';
-      return this.#deny(
-        'currency_not_priced',
-        `no FX rate for ${currency.toUpperCase()} in policy "${policy.name}": the amount cannot be priced in USD`,
-        audit,
-      );
-    }
+    const priced = await this.#price(request, auth.policy);
+    audit.amount = priced.cost?.amount ?? null;
+    audit.currency = priced.cost?.currency.toLowerCase() ?? null;
+    if ('code' in priced) return this.#deny(priced.code, priced.message, audit);
+    const { rule, profile, cost, costMicros } = priced;
     audit.estimatedCostUsd = microsToUsd(costMicros);
-    if (policy.caps.perCall !== undefined && costMicros > usdToMicros(policy.caps.perCall)) {
-      return this.#deny(
-        'cap_exceeded',
-        `this call ($${microsToUsd(costMicros).toFixed(2)}) is above the per-call cap of $${policy.caps.perCall.toFixed(2)}`,
-        audit,
-      );
-    }
 
     return this.#pipeline({
       request,
@@ -319,7 +315,7 @@ class SpendGuard implements Guard {
       profile,
       cost,
       costMicros,
-      approvalRule: verdict.rule,
+      approvalRule: rule,
       audit,
       startedAt,
       vendorCall,
