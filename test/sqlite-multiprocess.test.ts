@@ -33,6 +33,7 @@ describe('four OS processes sharing one SQLite file', () => {
       cents: 235,
       worker,
       vendorDelayMs: 1,
+      startJitterMs: 30,
     }));
     const reports = await race(configs);
     const executed = reports.reduce((n, r) => n + (r.decisions.executed ?? 0), 0);

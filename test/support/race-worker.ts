@@ -29,6 +29,8 @@ export interface WorkerConfig {
   cents: number;
   worker: number;
   vendorDelayMs: number;
+  /** Spread each call's start over this many ms, so the processes' calls interleave. Default: 0. */
+  startJitterMs?: number;
 }
 
 export interface WorkerReport {
@@ -67,13 +69,14 @@ for await (const line of lines) if (line === 'go') break;
 lines.close();
 
 const decisions = await Promise.all(
-  Array.from({ length: config.calls }, (_, i) =>
-    guard.execute(request(i), async () => {
+  Array.from({ length: config.calls }, async (_, i) => {
+    if (config.startJitterMs) await sleep(Math.random() * config.startJitterMs);
+    return guard.execute(request(i), async () => {
       vendorCalls++;
       await sleep(config.vendorDelayMs);
       return { id: `ch_w${config.worker}_${vendorCalls}` };
-    }),
-  ),
+    });
+  }),
 );
 const report: WorkerReport = { worker: config.worker, vendorCalls, decisions: {}, resultIds: [] };
 for (const d of decisions) {
