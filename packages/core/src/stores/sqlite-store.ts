@@ -89,6 +89,17 @@ export class SqliteStore extends TransactionalStore {
     }
   }
 
+  /** One statement reads a consistent snapshot on its own: no write lock for waiters that poll. */
+  protected override read<T>(fn: (tx: StateTx) => T): T {
+    try {
+      return fn(this.#tx);
+    } catch (error) {
+      throw new StoreUnavailableError(`SQLite store ${this.file}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
   /** Drop counters and marks of windows that have ended (old hours, days, minutes). */
   #prune(now: number): void {
     this.#db.prepare('DELETE FROM sg_counters WHERE expires_at IS NOT NULL AND expires_at < ?').run(now);

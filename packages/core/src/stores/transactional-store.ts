@@ -24,6 +24,11 @@ export abstract class TransactionalStore implements Store {
   /** Run `fn` atomically: all of its writes land, or (if it throws) none do. */
   protected abstract transaction<T>(fn: (tx: StateTx) => T): T;
 
+  /** Run a read-only `fn`; a backend may skip the write lock a transaction takes. */
+  protected read<T>(fn: (tx: StateTx) => T): T {
+    return this.transaction(fn);
+  }
+
   abstract insertKey(key: KeyRecord): Promise<void>;
   abstract getKey(id: string): Promise<KeyRecord | undefined>;
   abstract listKeys(): Promise<KeyRecord[]>;
@@ -42,11 +47,11 @@ export abstract class TransactionalStore implements Store {
   }
 
   async getCheckpoint(id: string): Promise<CheckpointRecord | undefined> {
-    return this.transaction((tx) => tx.getCheckpoint(id));
+    return this.read((tx) => tx.getCheckpoint(id));
   }
 
   async getApproval(id: string): Promise<ApprovalRecord | undefined> {
-    return this.transaction((tx) => tx.getApproval(id));
+    return this.read((tx) => tx.getApproval(id));
   }
 
   async decideApproval(input: ApprovalVerdictInput): Promise<ApprovalRecord | undefined> {
@@ -54,7 +59,7 @@ export abstract class TransactionalStore implements Store {
   }
 
   async getCounter(id: string): Promise<number> {
-    return this.transaction((tx) => tx.getCounter(id));
+    return this.read((tx) => tx.getCounter(id));
   }
 
   async appendAudit(entry: AuditEntry): Promise<AuditRow> {
