@@ -1,25 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { createGuard, type PolicyDocument, SqliteStore, type Store } from '@spendguard/core';
+import { createGuard, type PolicyDocument } from '@spendguard/core';
 import { createFakeStripe, type FakeServer } from '@spendguard/testkit';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testSchemas } from '../packages/postgres/src/test-support.ts';
 import type { CrashWorkerConfig } from './support/crash-worker.ts';
-import type { WorkerStore } from './support/race-worker.ts';
-import createRedisStore, { TEST_REDIS_URL, testPrefix } from './support/redis-store-factory.ts';
+import { sharedStores } from './support/shared-stores.ts';
 
 const WORKER = fileURLToPath(new URL('./support/crash-worker.ts', import.meta.url));
 const SECRET = 'sk_test_crash_secret';
 const ENV = 'SPENDGUARD_CRASH_STRIPE_KEY';
 const LEASE_MS = 1500;
-const dir = mkdtempSync(join(tmpdir(), 'spendguard-crash-'));
-const pg = testSchemas();
+const backends = sharedStores();
 const fake = createFakeStripe({ secretKey: SECRET });
 let server: FakeServer;
 
@@ -35,8 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server.close();
-  await pg.dropAll();
-  rmSync(dir, { recursive: true, force: true });
+  for (const backend of backends) await backend.cleanup();
 });
 
 function start(
@@ -60,39 +53,12 @@ function start(
   return { child, lines, sent };
 }
 
-const stores: { name: string; open: () => Promise<{ spec: WorkerStore; store: Store }> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const file = join(dir, 'crash.db');
-      return { spec: { kind: 'sqlite', file }, store: new SqliteStore({ file }) };
-    },
-  },
-  {
-    name: 'redis',
-    open: async () => {
-      const args = { url: TEST_REDIS_URL, prefix: testPrefix('crash') };
-      const path = fileURLToPath(new URL('./support/redis-store-factory.ts', import.meta.url));
-      return { spec: { kind: 'module', path, args }, store: createRedisStore(args) };
-    },
-  },
-  {
-    name: 'postgres',
-    open: async () => {
-      const schema = pg.schema('sg_crash');
-      const store = await pg.store({ schema });
-      const path = fileURLToPath(new URL('./support/postgres-store-factory.ts', import.meta.url));
-      return { spec: { kind: 'module', path, args: { url: pg.url, schema, max: 2 } }, store };
-    },
-  },
-];
-
 describe('a worker killed with SIGKILL between the vendor call and complete', () => {
-  it.each(stores)(
+  it.each(backends)(
     '$name: the retry after the lease re-sends with the same key, and there is one charge',
     async ({ open }) => {
       fake.reset();
-      const { spec, store } = await open();
+      const { spec, store } = await open('crash');
       const guard = createGuard({ policies, store });
       const root = await guard.keys.issueRoot({ policy: 'billing' });
       const plain = new Stripe(SECRET, { host: '127.0.0.1', port: server.port, protocol: 'http' });

@@ -4,8 +4,9 @@
  * has left, so the test knows when to kill it; with `mode: 'retry'` it charges and prints the
  * decision's result.
  */
-import { createGuard, type PolicyDocument, SqliteStore, type Store } from '@spendguard/core';
+import { createGuard, type PolicyDocument } from '@spendguard/core';
 import { createGovernedStripe } from '@spendguard/core/stripe';
+import { openStore } from './open-store.ts';
 import type { WorkerStore } from './race-worker.ts';
 
 export interface CrashWorkerConfig {
@@ -18,12 +19,6 @@ export interface CrashWorkerConfig {
 }
 
 const config = JSON.parse(process.argv[2] as string) as CrashWorkerConfig;
-
-async function openStore(spec: WorkerStore): Promise<Store> {
-  if (spec.kind === 'sqlite') return new SqliteStore({ file: spec.file });
-  const factory = (await import(spec.path)) as { default: (args: unknown) => Store | Promise<Store> };
-  return factory.default(spec.args);
-}
 
 const guard = createGuard({
   policies: config.policies,

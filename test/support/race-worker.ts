@@ -5,13 +5,8 @@
  */
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  createGuard,
-  type ExecuteRequest,
-  type PolicyDocument,
-  SqliteStore,
-  type Store,
-} from '@spendguard/core';
+import { createGuard, type ExecuteRequest, type PolicyDocument } from '@spendguard/core';
+import { openStore } from './open-store.ts';
 
 /**
  * Which store a worker opens: a SQLite file, or any backend through a module whose default
@@ -38,12 +33,6 @@ export interface WorkerReport {
   vendorCalls: number;
   decisions: Record<string, number>;
   resultIds: string[];
-}
-
-async function openStore(spec: WorkerStore): Promise<Store> {
-  if (spec.kind === 'sqlite') return new SqliteStore({ file: spec.file });
-  const factory = (await import(spec.path)) as { default: (args: unknown) => Store | Promise<Store> };
-  return factory.default(spec.args);
 }
 
 const config = JSON.parse(process.argv[2] as string) as WorkerConfig;

@@ -5,10 +5,11 @@
  */
 import { createInterface } from 'node:readline';
 import { createGuard, type PolicyDocument } from '@spendguard/core';
-import createRedisStore, { type RedisStoreArgs } from './redis-store-factory.ts';
+import { openStore } from './open-store.ts';
+import type { WorkerStore } from './race-worker.ts';
 
 export interface RevokeWorkerConfig {
-  store: RedisStoreArgs;
+  store: WorkerStore;
   policies: PolicyDocument;
   /** The parent token; each caller derives its own run key from it. */
   token: string;
@@ -18,7 +19,7 @@ export interface RevokeWorkerConfig {
 }
 
 const config = JSON.parse(process.argv[2] as string) as RevokeWorkerConfig;
-const guard = createGuard({ policies: config.policies, store: createRedisStore(config.store) });
+const guard = createGuard({ policies: config.policies, store: await openStore(config.store) });
 
 if (config.revoke) {
   const revoked = await guard.keys.revoke(config.revoke);
