@@ -16,9 +16,9 @@ export interface AiSdkDemoColumn {
   /** Money movements at the fake Stripe (charges). */
   objects: number;
   moneyMovedUsd: number;
-  /** Audit rows that replayed a stored result instead of calling again. */
+  /** Tool calls that got a stored result instead of running again (their audit rows). */
   replays: number;
-  /** Audit rows that refused a call. */
+  /** Tool calls that were refused (their audit rows; the Stripe row inside is not counted again). */
   denials: number;
 }
 
@@ -286,12 +286,15 @@ export async function runAiSdkDemoRows(options: AiSdkDemoOptions = {}): Promise<
         const auditRows = governed ? await world.guard.audit.list({ afterSeq: seqBefore }) : [];
         if (governed) audit = auditRows;
         const moved = world.fake.ledger.movements;
+        // One row per tool call, like the calls column: a refused Stripe call inside a tool also
+        // writes its own row, which would count the same refusal twice.
+        const toolRows = auditRows.filter((r) => r.vendor === 'tool');
         columns.push({
           attempted,
           objects: moved.length,
           moneyMovedUsd: moved.reduce((sum, m) => sum + Math.abs(m.amount), 0) / 100,
-          replays: auditRows.filter((r) => r.decision === 'replayed').length,
-          denials: auditRows.filter((r) => r.decision === 'denied').length,
+          replays: toolRows.filter((r) => r.decision === 'replayed').length,
+          denials: toolRows.filter((r) => r.decision === 'denied').length,
         });
       }
       const result: AiSdkDemoRow = {
