@@ -89,8 +89,11 @@ const REPLAY_WARMUP = 500;
 
 let orderSeq = 0;
 
-/** A charge with fresh params: a new checkpoint, so a real begin → call → complete. */
-export function freshCharge(key: string): ExecuteRequest {
+/**
+ * A charge with fresh params: a new checkpoint, so a real begin → call → complete. Processes
+ * that share a store pass their own `orderPrefix` so their order ids never meet.
+ */
+export function freshCharge(key: string, orderPrefix = 'ord_'): ExecuteRequest {
   orderSeq++;
   return {
     key,
@@ -101,7 +104,7 @@ export function freshCharge(key: string): ExecuteRequest {
       amount: 500,
       currency: 'usd',
       customer: 'cus_bench',
-      metadata: { order_id: `ord_${orderSeq}` },
+      metadata: { order_id: `${orderPrefix}${orderSeq}` },
     },
     cost: { amount: 5, currency: 'usd' },
   };

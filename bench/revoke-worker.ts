@@ -13,8 +13,8 @@
  * It opens no port: its only connections are the store's.
  */
 import { createInterface } from 'node:readline';
-import { createGuard, type ExecuteRequest } from '@spendguard/core';
-import { POLICIES } from './core-overhead.ts';
+import { createGuard } from '@spendguard/core';
+import { freshCharge, POLICIES } from './core-overhead.ts';
 import { PostgresStore, RedisStore, wallMs } from './servers.ts';
 
 export interface RevokeWorkerConfig {
@@ -57,26 +57,6 @@ const store =
 const guard = createGuard({ policies: POLICIES, store });
 const vendor = async () => ({ id: `ch_w${config.worker}`, object: 'charge' });
 
-let orderSeq = 0;
-
-/** core-overhead's fresh charge, with order ids of this worker's own: every call is a new checkpoint. */
-function freshCharge(key: string): ExecuteRequest {
-  orderSeq++;
-  return {
-    key,
-    vendor: 'stripe',
-    method: 'POST',
-    path: '/v1/charges',
-    params: {
-      amount: 500,
-      currency: 'usd',
-      customer: 'cus_bench',
-      metadata: { order_id: `ord_w${config.worker}_${orderSeq}` },
-    },
-    cost: { amount: 5, currency: 'usd' },
-  };
-}
-
 function send(message: WorkerMessage): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
 }
@@ -88,7 +68,7 @@ async function round(order: RoundOrder): Promise<void> {
   let lastExecutedStartedAt: number | null = null;
   const giveUpAt = performance.now() + MAX_ROUND_MS;
   for (let calls = 0; calls < MAX_CALLS && performance.now() < giveUpAt; calls++) {
-    const request = freshCharge(run.token);
+    const request = freshCharge(run.token, `ord_w${config.worker}_`);
     const startedAt = wallMs();
     const d = await guard.execute(request, vendor);
     if (d.decision === 'denied' && d.code === 'key_revoked') {
