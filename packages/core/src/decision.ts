@@ -5,6 +5,10 @@ export type DenyCode =
   | 'key_revoked'
   | 'operation_not_allowed'
   | 'param_not_allowed'
+  /** The request could not be decoded safely (too deep, too many array items, a bad body). */
+  | 'request_invalid'
+  /** An amount that is not a finite, non-negative number (negative, garbled, NaN). */
+  | 'amount_invalid'
   | 'currency_not_priced'
   | 'cost_unknown'
   | 'cap_exceeded'

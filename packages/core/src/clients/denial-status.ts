@@ -8,6 +8,7 @@ export function denialStatus(code: DenyCode | 'approval_required'): number {
     case 'key_revoked':
       return 401;
     case 'idempotency_mismatch':
+    case 'request_invalid':
       return 400;
     case 'in_flight':
     case 'outcome_unknown':

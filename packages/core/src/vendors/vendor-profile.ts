@@ -10,9 +10,14 @@ export interface VendorOperation {
 
 /**
  * The estimate made before the call: a cost, or the reason the call cannot be priced (and so
- * must be denied rather than guessed).
+ * must be denied rather than guessed). `unlisted` marks an operation the profile does not know
+ * at all: the guard then uses a cost the policy states for it (`costs:`), or denies it.
+ * `effective` gives the values the vendor will use for params the request leaves out (a refund
+ * without `amount` refunds what is left), so policy rules check what will really happen.
  */
-export type CostEstimate = { cost: Money } | { unknown: string };
+export type CostEstimate =
+  | { cost: Money; effective?: Record<string, unknown> }
+  | { unknown: string; unlisted?: true };
 
 export interface EstimateContext {
   policy: ResolvedPolicy;
@@ -58,6 +63,14 @@ export interface VendorProfile {
 }
 
 export const FREE: CostEstimate = { cost: { amount: 0, currency: 'usd' } };
+
+/** The estimate for a write the profile does not know: denied unless the policy states its cost. */
+export function unlisted(vendor: string, op: Pick<VendorOperation, 'method' | 'path'>): CostEstimate {
+  return {
+    unknown: `${vendor} ${op.method} ${op.path} is not an operation spendguard knows how to price; state its USD cost under ${vendor}.costs in the policy to allow it`,
+    unlisted: true,
+  };
+}
 
 /** `Authorization: Bearer <credential>`, as Stripe and Resend expect. */
 export function bearer(headers: Headers, credential: string): void {
