@@ -11,7 +11,7 @@ export default defineConfig({
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['vitest', 'stripe', 'twilio'],
+  external: ['vitest', 'fast-check', 'stripe', 'twilio'],
   // node:sqlite exists only under its node: name.
   removeNodeProtocol: false,
 });

@@ -114,6 +114,7 @@ export interface BeginPlan {
   dedupWindowMs: number;
   /** The vendor deduplicates on our idempotency key, so an unknown outcome may be re-sent. */
   vendorIdempotent: boolean;
+  /** Not a whole number from 0 to 2^53 - 1 (nor is a window's cap): begin denies `amount_invalid`. */
   costMicros: number;
   windows: CapWindow[];
   rates: { id: string; keyId: string; limit: number; expiresAt: number }[];
@@ -140,6 +141,7 @@ export type BeginResult =
   | { kind: 'needs_approval'; approvalId: string };
 
 export type StoreDenyCode =
+  | 'amount_invalid'
   | 'key_revoked'
   | 'idempotency_mismatch'
   | 'outcome_unknown'
@@ -153,6 +155,10 @@ export interface FinishInput {
   fencingToken: number;
   outcome: 'completed' | 'failed' | 'unknown';
   result?: string;
+  /**
+   * A completion's cost (default: the reservation). Not a whole number from 0 to 2^53 - 1:
+   * finish throws a RangeError and changes nothing.
+   */
   actualMicros?: number;
   error?: { message: string; status?: number };
   audit: AuditEntry;

@@ -365,6 +365,18 @@ export class PostgresStore implements Store {
    * at another cost than reserved adjusts it), then the audit head.
    */
   async finish(input: FinishInput): Promise<FinishResult> {
+    // core's finishTx refuses this too, but only once rows are locked, and the counter-locking
+    // SQL would fail first on NaN or a fraction as a store error; so refuse before the transaction.
+    const actual = input.actualMicros;
+    if (
+      input.outcome === 'completed' &&
+      actual !== undefined &&
+      !(Number.isSafeInteger(actual) && actual >= 0)
+    ) {
+      throw new RangeError(
+        `the settlement ${actual} is not a finite, non-negative whole number of micro-dollars below 2^53`,
+      );
+    }
     try {
       return await this.#transact(this.#finishStep(input, false));
     } catch (error) {

@@ -14,12 +14,13 @@ import type {
   StoreDenyCode,
   TokenRecord,
 } from '@spendguard/core';
-import { microsToUsd } from '@spendguard/core';
+import { microsToUsd, StoreUnavailableError } from '@spendguard/core';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { auditFragments } from './audit-fields.ts';
 import { Connections, type RedisStoreStats } from './connections.ts';
 import { type KeyLayout, keyLayout } from './keys.ts';
 import {
+  AMOUNT_INVALID,
   APPEND_AUDIT,
   BEGIN,
   DECIDE_APPROVAL,
@@ -273,7 +274,9 @@ export class RedisStore implements Store {
       input.error ? JSON.stringify(input.error) : '',
       this.#grace,
       ...auditFragments(input.audit),
-    ])) as string[];
+    ]).catch((error: unknown) => {
+      throw amountRefusal(error) ?? error;
+    })) as string[];
     if (reply[0] === '1') return { ok: true, audit: JSON.parse(reply[1] as string) as AuditRow };
     return {
       ok: false,
@@ -385,6 +388,17 @@ export class RedisStore implements Store {
     // The declared key routes the script (Cluster); the scripts build their other key names.
     return this.#conn.run(script, [this.#auditHead], [...this.#head, ...args]);
   }
+}
+
+/**
+ * FINISH's AMOUNT_INVALID reply (the script changed nothing) as the RangeError core throws: the
+ * caller's mistake, not an outage, though the connection layer wraps every reply error as one.
+ */
+function amountRefusal(error: unknown): RangeError | undefined {
+  const reply = error instanceof StoreUnavailableError ? error.cause : undefined;
+  const message = reply instanceof Error ? reply.message : '';
+  const code = `${AMOUNT_INVALID} `;
+  return message.startsWith(code) ? new RangeError(message.slice(code.length)) : undefined;
 }
 
 function fieldsOf(flat: readonly string[]): Map<string, string> {

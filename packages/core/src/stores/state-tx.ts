@@ -50,8 +50,33 @@ function deny(
   return { kind: 'denied', code, message };
 }
 
+/**
+ * An amount a counter may take: a whole number of micro-dollars from 0 to 2^53 - 1, so sums stay
+ * exact. The guard never sends anything else; the stores refuse it too, so a counter never holds
+ * NaN or drops below what was spent.
+ */
+function isMicros(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0;
+}
+
+// The Redis and Postgres stores write the same words.
+const NOT_MICROS = 'is not a finite, non-negative whole number of micro-dollars below 2^53';
+
+/** The plan's cost and caps, checked before begin reads or writes anything. */
+function invalidAmount(plan: BeginPlan): string | undefined {
+  if (!isMicros(plan.costMicros)) return `the reservation ${plan.costMicros} ${NOT_MICROS}`;
+  for (const window of plan.windows) {
+    if (window.capMicros !== null && !isMicros(window.capMicros)) {
+      return `the ${window.label} cap ${window.capMicros} of key ${window.keyId} ${NOT_MICROS}`;
+    }
+  }
+  return undefined;
+}
+
 /** begin: authenticate the chain, look up the checkpoint, approvals, rate, caps, then reserve and lease. */
 export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
+  const invalid = invalidAmount(plan);
+  if (invalid !== undefined) return deny(tx, plan, 'amount_invalid', invalid);
   const { now } = plan;
   for (const id of plan.chain) {
     const key = tx.getKey(id);
@@ -205,8 +230,16 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
   return { kind: 'proceed', checkpoint, alerts, resumed: false };
 }
 
+/** Throws a RangeError, before anything is written, if a completion's cost is not `isMicros`. */
+function assertSettlement(input: FinishInput): void {
+  if (input.outcome === 'completed' && input.actualMicros !== undefined && !isMicros(input.actualMicros)) {
+    throw new RangeError(`the settlement ${input.actualMicros} ${NOT_MICROS}`);
+  }
+}
+
 /** finish: settle the reservation to the outcome and write the audit row. */
 export function finishTx(tx: StateTx, input: FinishInput): FinishResult {
+  assertSettlement(input);
   const checkpoint = tx.getCheckpoint(input.checkpointId);
   if (checkpoint?.state !== 'in_progress' || checkpoint.fencingToken !== input.fencingToken) {
     // A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor

@@ -1,9 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecuteDecision } from '../decision.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
 import type { PolicyDocument, PolicySettings } from '../policy.ts';
-import type { AlertEvent, Store } from '../store.ts';
+import type {
+  AlertEvent,
+  AuditEntry,
+  BeginPlan,
+  CapWindow,
+  CheckpointRecord,
+  FinishInput,
+  Store,
+} from '../store.ts';
 import { VendorCallError } from '../vendor-errors.ts';
 import { FakeClock } from './fake-clock.ts';
 
@@ -76,6 +85,38 @@ function sms(key: string, to: string): ExecuteRequest {
     params: { To: to, Body: 'hi' },
     cost: { amount: 0.0079, currency: 'usd' },
   };
+}
+
+/** The audit row the guard would hand the store for a charge by `keyId` (decision set by the store). */
+function chargeAudit(keyId: string, idempotencyKey: string, time: number): AuditEntry {
+  return {
+    time,
+    keyId,
+    rootKeyId: keyId,
+    runId: null,
+    agentId: null,
+    toolCallId: null,
+    vendor: 'stripe',
+    operation: 'POST /v1/charges',
+    idempotencyKey,
+    decision: 'executed',
+    code: 'executed',
+    message: null,
+    estimatedCostUsd: null,
+    actualCostUsd: null,
+    actualCostIsEstimate: null,
+    amount: null,
+    currency: null,
+    upstreamStatus: null,
+    upstreamObjectId: null,
+    latencyMs: null,
+    traceId: null,
+  };
+}
+
+/** How every store words an amount that is not a whole number of micro-dollars from 0 to 2^53 - 1. */
+function notMicros(subject: string): string {
+  return `${subject} is not a finite, non-negative whole number of micro-dollars below 2^53`;
 }
 
 /** A vendor function that counts its calls and answers like Stripe. */
@@ -743,6 +784,195 @@ export function describeStoreConformance(
         expect(dump).not.toContain(run.token);
         expect(dump).toContain('[redacted]');
         expect(dump).toContain(`environment variable ${SECRET_ENV} is not set`);
+      });
+    });
+
+    describe('money values', () => {
+      const DAY = 24 * HOUR;
+      const DAILY_CAP = 20_000_000;
+      const BAD_AMOUNTS = [
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        -1,
+        1.5,
+        Number.MAX_SAFE_INTEGER + 1,
+      ];
+
+      /**
+       * Drive the store directly, with plans built like the guard's: the root key's lifetime and
+       * daily windows (capped, as `capWindows` makes them) and its per-minute rate.
+       */
+      async function direct() {
+        const { store, root, clock } = await setup();
+        const now = clock.now();
+        const day = Math.floor(now / DAY);
+        const minute = Math.floor(now / 60_000);
+        const windows: CapWindow[] = [
+          {
+            id: `${root.id}:life`,
+            keyId: root.id,
+            label: 'key lifetime',
+            capMicros: 50_000_000,
+            alerts: [50],
+            expiresAt: null,
+          },
+          {
+            id: `${root.id}:day:${new Date(day * DAY).toISOString().slice(0, 10)}`,
+            keyId: root.id,
+            label: 'daily',
+            capMicros: DAILY_CAP,
+            alerts: [],
+            expiresAt: (day + 1) * DAY,
+          },
+        ];
+        const rates = [
+          { id: `${root.id}:rate:${minute}`, keyId: root.id, limit: 1000, expiresAt: (minute + 2) * 60_000 },
+        ];
+        let calls = 0;
+        const plan = (costMicros: number, changes: Partial<BeginPlan> = {}): BeginPlan => {
+          const key = `money-${calls++}`;
+          return {
+            now,
+            chain: [root.id],
+            keyId: root.id,
+            checkpointId: `cp_${key}`,
+            checkpointKey: key,
+            fingerprint: `fp_${key}`,
+            leaseMs: 30_000,
+            dedupWindowMs: DAY,
+            vendorIdempotent: true,
+            costMicros,
+            windows,
+            rates,
+            approval: null,
+            audit: chargeAudit(root.id, key, now),
+            ...changes,
+          };
+        };
+        const settle = (checkpoint: CheckpointRecord, actualMicros: number): FinishInput => ({
+          now,
+          checkpointId: checkpoint.id,
+          fencingToken: checkpoint.fencingToken,
+          outcome: 'completed',
+          result: '{"id":"ch_1"}',
+          actualMicros,
+          audit: chargeAudit(root.id, checkpoint.key, now),
+        });
+        const proceed = async (costMicros: number) => {
+          const begun = await store.begin(plan(costMicros));
+          if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
+          return begun.checkpoint;
+        };
+        /** Lifetime, daily and rate counters, in that order. */
+        const counters = () => Promise.all([...windows, ...rates].map((c) => store.getCounter(c.id)));
+        return { store, root, plan, settle, proceed, counters };
+      }
+
+      it('begin denies a NaN, infinite, negative, fractional or unsafe cost: nothing reserved, one audit row', async () => {
+        const { store, plan, settle, proceed, counters } = await direct();
+        await store.finish(settle(await proceed(1_000_000), 1_000_000));
+        expect(await counters()).toEqual([1_000_000, 1_000_000, 1]);
+        const seen = (await store.readAudit()).length;
+        for (const bad of BAD_AMOUNTS) {
+          const refused = plan(bad);
+          expect(await store.begin(refused)).toEqual({
+            kind: 'denied',
+            code: 'amount_invalid',
+            message: notMicros(`the reservation ${bad}`),
+          });
+          expect(await store.getCheckpoint(refused.checkpointId)).toBeUndefined();
+        }
+        expect(await counters()).toEqual([1_000_000, 1_000_000, 1]);
+        const rows = (await store.readAudit()).slice(seen);
+        expect(rows.map((r) => [r.decision, r.code, r.message])).toEqual(
+          BAD_AMOUNTS.map((bad) => ['denied', 'amount_invalid', notMicros(`the reservation ${bad}`)]),
+        );
+      });
+
+      it('begin denies a malformed cap before reserving anything', async () => {
+        const { store, root, plan, counters } = await direct();
+        const [life, daily] = plan(0).windows as [CapWindow, CapWindow];
+        for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, -1, 0.5]) {
+          const refused = plan(1_000, { windows: [life, { ...daily, capMicros: bad }] });
+          expect(await store.begin(refused)).toEqual({
+            kind: 'denied',
+            code: 'amount_invalid',
+            message: notMicros(`the daily cap ${bad} of key ${root.id}`),
+          });
+          expect(await store.getCheckpoint(refused.checkpointId)).toBeUndefined();
+        }
+        expect(await counters()).toEqual([0, 0, 0]);
+        expect((await store.readAudit()).map((r) => r.code)).toEqual([
+          'amount_invalid',
+          'amount_invalid',
+          'amount_invalid',
+          'amount_invalid',
+        ]);
+      });
+
+      it('finish throws on a NaN, negative or infinite settlement and changes nothing; a valid one then lands', async () => {
+        const { store, settle, proceed, counters } = await direct();
+        const checkpoint = await proceed(2_000_000);
+        expect(await counters()).toEqual([2_000_000, 2_000_000, 1]);
+        const seen = (await store.readAudit()).length;
+        for (const bad of BAD_AMOUNTS) {
+          const refused = await store.finish(settle(checkpoint, bad)).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(refused).toBeInstanceOf(RangeError);
+          expect((refused as RangeError).message).toBe(notMicros(`the settlement ${bad}`));
+        }
+        expect(await store.getCheckpoint(checkpoint.id)).toMatchObject({
+          state: 'in_progress',
+          fencingToken: checkpoint.fencingToken,
+          reservedMicros: 2_000_000,
+          actualMicros: null,
+          completedAt: null,
+        });
+        expect(await counters()).toEqual([2_000_000, 2_000_000, 1]);
+        expect(await store.readAudit()).toHaveLength(seen);
+
+        expect((await store.finish(settle(checkpoint, 1_500_000))).ok).toBe(true);
+        expect(await store.getCheckpoint(checkpoint.id)).toMatchObject({
+          state: 'completed',
+          reservedMicros: 1_500_000,
+          actualMicros: 1_500_000,
+        });
+        expect(await counters()).toEqual([1_500_000, 1_500_000, 1]);
+        expect((await store.readAudit()).slice(seen).map((r) => r.code)).toEqual(['executed']);
+      });
+
+      it('for any double as the cost, begin reserves exactly that whole amount or denies, and counters stay whole', async () => {
+        const { store, plan, counters } = await direct();
+        let reserved = 0;
+        let proceeded = 0;
+        // Plain doubles (NaN, infinities, -0, fractions, huge values) and amounts that fit the caps.
+        const costs = fc.oneof(fc.double(), fc.integer({ min: -1_000, max: 3_000_000 }));
+        await fc.assert(
+          fc.asyncProperty(costs, async (cost) => {
+            const whole = Number.isSafeInteger(cost) && cost >= 0;
+            const fits = whole && reserved + cost <= DAILY_CAP;
+            const begun = await store.begin(plan(cost));
+            if (fits) {
+              expect(begun.kind).toBe('proceed');
+              // === so that -0 and 0 are the same amount.
+              expect(begun.kind === 'proceed' && begun.checkpoint.reservedMicros === cost).toBe(true);
+              reserved += cost;
+              proceeded++;
+            } else {
+              expect(begun).toMatchObject({
+                kind: 'denied',
+                code: whole ? 'cap_exceeded' : 'amount_invalid',
+              });
+            }
+            const values = await counters();
+            expect(values.every((v) => Number.isSafeInteger(v) && v >= 0)).toBe(true);
+            expect(values).toEqual([reserved, reserved, proceeded]);
+          }),
+          { numRuns: 50 },
+        );
       });
     });
 

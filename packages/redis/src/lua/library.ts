@@ -38,7 +38,8 @@ function luaString(text: string): string {
 
 /**
  * What the pipeline scripts need beyond COMMON_LUA: SHA-256, JSON strings and numbers printed
- * exactly as JavaScript prints them, counters with expiry, and the audit append.
+ * exactly as JavaScript prints them, core's check of an amount, counters with expiry, and the
+ * audit append.
  */
 const PIPELINE_LUA = String.raw`
 local band, bxor, rshift, ror, tohex = bit.band, bit.bxor, bit.rshift, bit.ror, bit.tohex
@@ -91,6 +92,14 @@ local function fixed2(x)
   end
   return sign .. sformat('%.2f', x)
 end
+
+-- core's isMicros on the text JavaScript sends (String(x)): a whole number from 0 to 2^53 - 1 is
+-- plain digits. tonumber alone would also read 'NaN', 'inf', '-5', '1.5', '0x10' and '1e400'.
+local function isMicros(s)
+  return smatch(s, '^%d+$') ~= nil and #s <= 16 and tonumber(s) <= 9007199254740991
+end
+-- core's words for an amount that is not one (stores/state-tx.ts).
+local NOT_MICROS = ' is not a finite, non-negative whole number of micro-dollars below 2^53'
 
 -- The audit fields after seq, in core's HASHED_FIELDS order.
 local AF = { ${AUDIT_FIELDS.map((f) => `',"${f}":'`).join(', ')} }
@@ -166,13 +175,14 @@ export const PIPELINE_PRELUDE = COMMON_LUA + PIPELINE_LUA;
 
 /**
  * Test harness: the pipeline primitives behind a tiny dispatcher, so tests can compare them with
- * JavaScript (`sha256hex`, `jstr`, `jsnum`, `fixed2`) on many inputs in one EVAL.
+ * JavaScript (`sha256hex`, `jstr`, `jsnum`, `fixed2`, `isMicros`) on many inputs in one EVAL.
  */
 export const PRIMITIVES_TEST_LUA = `#!lua flags=no-writes
 ${PIPELINE_PRELUDE}
 local fn = ({ sha256hex = sha256hex, jstr = jstr, jsnum = function(s) return jsnum(tonumber(s)) end,
   usd = function(s) return jsnum(tonumber(s) / 1000000) end,
-  fixed2 = function(s) return fixed2(tonumber(s) / 1000000) end })[nx()]
+  fixed2 = function(s) return fixed2(tonumber(s) / 1000000) end,
+  isMicros = function(s) return isMicros(s) and '1' or '0' end })[nx()]
 local out = {}
 while ai < #ARGV do out[#out + 1] = fn(nx()) end
 return out

@@ -9,7 +9,7 @@ afterAll(() => redis.quit());
 
 /** Run one Lua primitive over many inputs in one EVAL. */
 async function lua(
-  fn: 'sha256hex' | 'jstr' | 'jsnum' | 'usd' | 'fixed2',
+  fn: 'sha256hex' | 'jstr' | 'jsnum' | 'usd' | 'fixed2' | 'isMicros',
   inputs: string[],
 ): Promise<string[]> {
   const out: string[] = [];
@@ -119,5 +119,53 @@ describe('Lua primitives match JavaScript', () => {
       micros.map((m) => String(m)),
     );
     expect(got).toEqual(micros.map((m) => (m / 1_000_000).toFixed(2)));
+  });
+
+  it('isMicros accepts exactly what String(x) prints for a whole number of micro-dollars below 2^53', async () => {
+    const values = [
+      0,
+      -0,
+      1,
+      1_500_000,
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER + 1,
+      2 ** 60,
+      1e21,
+      -1,
+      -1_500_000,
+      0.5,
+      1.5,
+      5e-324,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ];
+    for (let i = 0; i < 2000; i++) values.push(randomDouble(), Math.floor(Math.random() * 10 ** (i % 17)));
+    const got = await lua(
+      'isMicros',
+      values.map((v) => String(v)),
+    );
+    expect(got).toEqual(values.map((v) => (Number.isSafeInteger(v) && v >= 0 ? '1' : '0')));
+  });
+
+  it('isMicros refuses text tonumber would read as a number', async () => {
+    // Lua 5.1's tonumber is strtod: it reads all of these, so the check must not rely on it.
+    const texts = [
+      'NaN',
+      'nan',
+      'inf',
+      '-inf',
+      'Infinity',
+      '1e400',
+      '1e3',
+      '0x10',
+      ' 5',
+      '5 ',
+      '+5',
+      '-0',
+      '',
+    ];
+    texts.push('9007199254740992', '99999999999999999', '1'.repeat(400));
+    expect(await lua('isMicros', texts)).toEqual(texts.map(() => '0'));
   });
 });

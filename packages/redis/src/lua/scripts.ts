@@ -19,6 +19,12 @@ function script(name: string, lua: string): LuaScript {
 const WRITES = '#!lua\n';
 const READS = '#!lua flags=no-writes\n';
 
+/**
+ * The error code FINISH replies with when a completion's cost is not a whole number of
+ * micro-dollars; the message after it is core's RangeError message.
+ */
+export const AMOUNT_INVALID = 'AMOUNT_INVALID';
+
 const F = {
   decision: fieldIndex('decision'),
   code: fieldIndex('code'),
@@ -46,13 +52,13 @@ local P = rp(root)
 local keyId, cpId, cpKey, fp = nx(), nx(), nx(), nx()
 local leaseMs, dedupMs = tonumber(nx()), tonumber(nx())
 local vendorIdempotent = nx() == '1'
-local cost = tonumber(nx())
+local costIn = nx()
 local grace = tonumber(nx())
 local chain = {}
 for i = 1, tonumber(nx()) do chain[i] = nx() end
 local windows = {}
 for i = 1, tonumber(nx()) do
-  windows[i] = { id = nx(), keyId = nx(), label = nx(), cap = tonumber(nx()), exp = tonumber(nx()), alerts = nx() }
+  windows[i] = { id = nx(), keyId = nx(), label = nx(), capIn = nx(), exp = tonumber(nx()), alerts = nx() }
 end
 local rates = {}
 for i = 1, tonumber(nx()) do rates[i] = { id = nx(), keyId = nx(), limit = nx(), exp = tonumber(nx()) } end
@@ -74,6 +80,17 @@ end
 local function ctr(id) return P .. 'ctr:' .. id end
 local function counter(id) return tonumber(redis.call('GET', ctr(id)) or '0') end
 local function usd(micros) return fixed2(micros / 1000000) end
+
+-- The amounts first, as in core: a cost or cap that is not a whole number of micro-dollars is
+-- refused before anything is reserved, so no counter can take NaN or a negative amount.
+if not isMicros(costIn) then return deny('amount_invalid', 'the reservation ' .. costIn .. NOT_MICROS) end
+for _, w in ipairs(windows) do
+  if w.capIn ~= '' and not isMicros(w.capIn) then
+    return deny('amount_invalid', 'the ' .. w.label .. ' cap ' .. w.capIn .. ' of key ' .. w.keyId .. NOT_MICROS)
+  end
+  w.cap = tonumber(w.capIn)
+end
+local cost = tonumber(costIn)
 
 -- The chain: every key from the root down must exist and be unrevoked.
 for _, id in ipairs(chain) do
@@ -190,7 +207,8 @@ return { 'proceed', num(generation), num(fencingToken), alerts }
 
 /**
  * finish: core's `finishTx`. ARGV after the prefixes: now, checkpointId, fencingToken, outcome,
- * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit fragments.
+ * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit fragments. A completion
+ * whose actualMicros is not a whole number of micro-dollars gets an AMOUNT_INVALID error reply.
  */
 export const FINISH = script(
   'finish',
@@ -201,10 +219,15 @@ local fencingToken = tonumber(nx())
 local outcome = nx()
 local hasResult = nx() == '1'
 local result = nx()
-local actualIn = tonumber(nx())
+local actualIn = nx()
 local errorJson = nx()
 local grace = tonumber(nx())
 local frags = readFrags()
+-- Before any read or write, as in core: a completion's cost that is not a whole number of
+-- micro-dollars is the caller's error (redis-store.ts throws it as a RangeError), not a settlement.
+if outcome == 'completed' and actualIn ~= '' and not isMicros(actualIn) then
+  return redis.error_reply('${AMOUNT_INVALID} the settlement ' .. actualIn .. NOT_MICROS)
+end
 auditHead()
 
 local home = redis.call('HGET', G .. 'cproot', cpId)
@@ -232,7 +255,7 @@ local function setError()
 end
 
 if outcome == 'completed' then
-  local actual = actualIn or reserved
+  local actual = tonumber(actualIn) or reserved
   local delta = actual - reserved
   if delta ~= 0 then settle(delta) end
   redis.call('HSET', cpk, 'state', 'completed', 'ou', '0', 'completed', num(now),
