@@ -1,8 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { PolicyError } from './errors.ts';
 import { type PolicyDocument, policyDocumentSchema } from './policy.ts';
+
+/** The largest policy file or text accepted: 1 MiB, far beyond any real policy. */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+
+/**
+ * How far YAML aliases may expand (yaml's `maxAliasCount`). An alias shares its anchor's object,
+ * but the schema check walks every reference, so a "billion laughs" document is refused here.
+ */
+const MAX_ALIAS_COUNT = 100;
 
 /**
  * Read a policy document from a YAML or JSON file (JSON is YAML, so one parser serves both).
@@ -10,73 +19,139 @@ import { type PolicyDocument, policyDocumentSchema } from './policy.ts';
  * what is wrong there.
  */
 export function loadPolicyFile(file: string): PolicyDocument {
-  let text: string;
+  return parsePolicyText(readPolicyFile(file), file);
+}
+
+/** The file's text, read only up to MAX_POLICY_BYTES. */
+function readPolicyFile(file: string): string {
+  let fd: number | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
+    const { size } = fstatSync(fd);
+    if (size > MAX_POLICY_BYTES) throw tooLarge(file, `${size} bytes`);
+    // A pipe or a device reports no size, so the read itself stops one byte past the bound.
+    const buffer = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    let length = 0;
+    let read: number;
+    do {
+      read = readSync(fd, buffer, length, buffer.length - length, null);
+      length += read;
+    } while (read > 0 && length < buffer.length);
+    if (length > MAX_POLICY_BYTES) throw tooLarge(file, `more than ${MAX_POLICY_BYTES} bytes`);
+    return buffer.toString('utf8', 0, length);
   } catch (error) {
+    if (error instanceof PolicyError) throw error;
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
     throw new PolicyError(file, [{ path: '', message: reason }], { cause: error });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return parsePolicyText(text, file);
+}
+
+function tooLarge(file: string | undefined, size: string): PolicyError {
+  return new PolicyError(file, [
+    { path: '', message: `the policy is ${size}; the limit is ${MAX_POLICY_BYTES} bytes (1 MiB)` },
+  ]);
 }
 
 /** Parse policy text (YAML or JSON); `file` only names the source in errors. */
 export function parsePolicyText(text: string, file?: string): PolicyDocument {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_POLICY_BYTES) throw tooLarge(file, `${bytes} bytes`);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new PolicyError(
-      file,
-      doc.errors.map((e) => ({
-        path: '',
-        message: e.message.split('\n')[0] ?? e.message,
-        line: lineCounter.linePos(e.pos[0]).line,
-      })),
-    );
+  let doc: Document.Parsed;
+  let value: unknown;
+  try {
+    // logLevel 'error': the parser's warnings would otherwise go to process warnings.
+    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
+    if (doc.errors.length > 0) {
+      throw new PolicyError(
+        file,
+        doc.errors.map((e) => ({
+          path: '',
+          message: e.message.split('\n')[0] ?? e.message,
+          line: lineCounter.linePos(e.pos[0]).line,
+        })),
+      );
+    }
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    if (error instanceof PolicyError) throw error;
+    // toJS throws on aliases expanding past MAX_ALIAS_COUNT ("Excessive alias count indicates a
+    // resource exhaustion attack") and on an alias whose anchor is missing.
+    const message = error instanceof Error ? error.message : String(error);
+    const limit = /alias count/i.test(message) ? ` (the limit is ${MAX_ALIAS_COUNT} alias expansions)` : '';
+    throw new PolicyError(file, [{ path: '', message: `YAML: ${message}${limit}` }], { cause: error });
   }
-  const result = policyDocumentSchema.safeParse(doc.toJS());
-  if (!result.success) {
-    throw new PolicyError(
-      file,
-      result.error.issues.map((issue) => {
-        const node = doc.getIn(issue.path as (string | number)[], true);
-        const line = isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
-        return { path: formatPath(issue.path), message: describe(issue), ...(line ? { line } : {}) };
-      }),
-    );
-  }
-  return result.data as PolicyDocument;
+  return validate(value, file, (path) => {
+    const node = doc.getIn(path, true);
+    return isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  });
 }
 
 /** Validate a policy document given as a value (already parsed). */
 export function parsePolicyDocument(value: unknown, source?: string): PolicyDocument {
-  const result = policyDocumentSchema.safeParse(value);
-  if (!result.success) {
-    throw new PolicyError(
-      source,
-      result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describe(issue) })),
-    );
-  }
-  return result.data as PolicyDocument;
+  return validate(value, source, () => undefined);
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
+function validate(
+  value: unknown,
+  file: string | undefined,
+  lineAt: (path: readonly (string | number)[]) => number | undefined,
+): PolicyDocument {
+  const result = policyDocumentSchema.safeParse(value);
+  if (result.success) return result.data as PolicyDocument;
+  throw new PolicyError(
+    file,
+    problems(result.error.issues, []).map(({ path, message, at }) => {
+      const line = lineAt(at) ?? lineAt(path);
+      return { path: formatPath(path), message, ...(line ? { line } : {}) };
+    }),
+  );
+}
+
+interface Problem {
+  path: (string | number)[];
+  message: string;
+  /** Where in the document to take the line from. */
+  at: (string | number)[];
+}
+
+/**
+ * zod's issues as the document's problems. A failed union (an allow entry is an operation string
+ * or a one-key map) is told by the branch meant for the value's type, with that branch's paths.
+ */
+function problems(issues: readonly z.core.$ZodIssue[], base: readonly (string | number)[]): Problem[] {
+  return issues.flatMap((issue): Problem[] => {
+    const path = [...base, ...(issue.path as (string | number)[])];
+    switch (issue.code) {
+      case 'invalid_union': {
+        const meant = issue.errors.filter((branch) => !branch.every(isWrongTypeAtRoot));
+        if (meant.length === 1) return problems(meant[0] as z.core.$ZodIssue[], path);
+        return [{ path, message: issue.message, at: path }];
+      }
+      case 'invalid_key':
+        return [{ path, message: issue.issues[0]?.message ?? issue.message, at: path }];
+      case 'unrecognized_keys':
+        // The line of the (first) unknown key, not of the object holding it.
+        return [{ path, message: issue.message, at: [...path, issue.keys[0] as string] }];
+      default:
+        return [{ path, message: issue.message, at: path }];
+    }
+  });
+}
+
+function isWrongTypeAtRoot(issue: z.core.$ZodIssue): boolean {
+  return issue.code === 'invalid_type' && issue.path.length === 0;
+}
+
+/** `policies.billing-agent.stripe.allow[0]["POST /v1/refunds"].amount` */
+function formatPath(path: readonly (string | number)[]): string {
   return path
-    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .map((p) => {
+      if (typeof p === 'number') return `[${p}]`;
+      return /^[A-Za-z_$][\w$-]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`;
+    })
     .join('')
     .replace(/^\./, '');
-}
-
-function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys')
-    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-  if (issue.code === 'invalid_key') {
-    return issue.issues[0]?.message ?? issue.message;
-  }
-  if (issue.code === 'invalid_union' && issue.path.length > 0) {
-    // zod reports every branch; the first branch's first problem is the useful sentence.
-    const first = issue.errors[0]?.[0];
-    if (first) return first.message;
-  }
-  return issue.message;
 }

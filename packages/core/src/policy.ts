@@ -10,49 +10,153 @@ import { SpendguardError } from './errors.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 const OPERATION = /^(GET|POST|PUT|PATCH|DELETE) (\/\S*)$/;
-const RESERVED = new Set(['caps', 'rate', 'dedupWindow', 'keyTtl', 'approval', 'alerts', 'fx']);
 
-const durationSchema = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
-  message: 'expected a duration such as "30s", "15m", "24h", "7d" or a number of seconds',
-});
+/**
+ * Keys that name built-in members of every JS object. A table keyed by one could shadow or reach
+ * Object.prototype, and zod's records drop `__proto__` silently, so they are refused anywhere.
+ */
+const BUILTIN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Names longer than this get no suggestion: they are not typos, and comparing them costs length². */
+const MAX_SUGGESTED_LENGTH = 200;
+
+/** Edit distance counting insertions, deletions, substitutions and swaps of adjacent characters. */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      let best = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, (before[j - 2] as number) + 1);
+      current.push(best);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/**
+ * The candidate nearest to `name` when it is close enough to be what was meant: about one edit
+ * per three characters, so "mx" → max, "cap" → caps, "perMinut" → perMinute.
+ */
+function nearestName(name: string, candidates: Iterable<string>): string | undefined {
+  if (name.length > MAX_SUGGESTED_LENGTH) return undefined;
+  let nearest: { name: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const limit = Math.max(1, Math.floor(Math.max(name.length, candidate.length) / 3));
+    if (Math.abs(name.length - candidate.length) > limit || candidate.length > MAX_SUGGESTED_LENGTH) continue;
+    const distance = editDistance(name, candidate);
+    if (distance <= limit && (!nearest || distance < nearest.distance))
+      nearest = { name: candidate, distance };
+  }
+  return nearest?.name;
+}
+
+function unknownKeysMessage(keys: readonly string[], validKeys: readonly string[]): string {
+  return keys
+    .map((key) => {
+      const nearest = nearestName(key, validKeys);
+      return nearest
+        ? `unknown key ${key}; did you mean ${nearest}?`
+        : `unknown key ${key} (expected one of ${validKeys.join(', ')})`;
+    })
+    .join('; ');
+}
+
+/** A strict object whose unknown keys are reported with the nearest valid key. */
+function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
+  const validKeys = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? unknownKeysMessage(issue.keys, validKeys) : undefined,
+  });
+}
+
+/** Object.prototype's members are not entries of a table indexed with untrusted keys. */
+function withNullPrototype<T extends object>(record: T): T {
+  return Object.assign(Object.create(null), record);
+}
+
+const DURATION_MESSAGE = 'expected a duration such as "30s", "15m", "24h", "7d" or a number of seconds';
+const durationSchema = z
+  .union([z.string(), z.number()], { error: DURATION_MESSAGE })
+  .refine((v) => parseDuration(v) !== undefined, { message: DURATION_MESSAGE });
 
 const usd = z.number().positive();
 
-export const paramRuleSchema = z
-  .strictObject({
-    max: z.number().optional(),
-    min: z.number().optional(),
-    in: z
-      .array(z.union([z.string(), z.number(), z.boolean()]))
-      .min(1)
-      .optional(),
-    prefix: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
-    required: z.boolean().optional(),
-  })
-  .refine((r) => r.max === undefined || r.min === undefined || r.min <= r.max, {
-    message: 'min is greater than max',
-  });
+export const paramRuleSchema = strictObject({
+  max: z.number().optional(),
+  min: z.number().optional(),
+  in: z
+    .array(z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' }))
+    .min(1)
+    .optional(),
+  prefix: z
+    .union([z.string(), z.array(z.string()).min(1)], { error: 'expected a string or a list of strings' })
+    .optional(),
+  required: z.boolean().optional(),
+}).refine((r) => r.max === undefined || r.min === undefined || r.min <= r.max, {
+  message: 'min is greater than max',
+});
 
 const operationString = z.string().regex(OPERATION, {
   message: `expected "<METHOD> /path" with METHOD one of ${METHODS.join(', ')}, e.g. "POST /v1/refunds"`,
 });
 
-const allowEntrySchema = z.union([
-  operationString,
-  z
-    .record(operationString, z.record(z.string(), paramRuleSchema).nullable())
-    .refine((r) => Object.keys(r).length === 1, {
-      message: 'each allow entry names exactly one operation',
-    }),
-]);
+const allowEntrySchema = z.union(
+  [
+    operationString,
+    z
+      .record(operationString, z.record(z.string(), paramRuleSchema).nullable())
+      .refine((r) => Object.keys(r).length === 1, {
+        message: 'each allow entry names exactly one operation',
+      }),
+  ],
+  { error: 'expected "METHOD /path", or a map of one "METHOD /path" to its param rules' },
+);
 
-export const vendorSectionSchema = z.strictObject({
+type AllowEntry = z.infer<typeof allowEntrySchema>;
+
+/** The operation an allow entry names (`POST /v1/refunds`). */
+function operationOf(entry: AllowEntry): string {
+  return typeof entry === 'string' ? entry : (Object.keys(entry)[0] as string);
+}
+
+/** The id of a vendor's operation (`stripe:POST /v1/refunds`): rule ids, approval rules and costs use it. */
+function operationId(vendor: string, operation: string): string {
+  return `${vendor}:${operation}`;
+}
+
+/** "`what` is not <where>", with the nearest allowed name and all of them. */
+function notAllowedMessage(what: string, where: string, allowed: readonly string[]): string {
+  const nearest = nearestName(what, allowed);
+  const suggestion = nearest ? `; did you mean ${nearest}?` : '';
+  return `${what} is not ${where}${suggestion} (allowed: ${allowed.join(', ') || 'none'})`;
+}
+
+export const vendorSectionSchema = strictObject({
   allow: z.array(allowEntrySchema),
   /** Vendor-specific prices in USD (e.g. per SMS segment by destination prefix). */
   prices: z.record(z.string(), z.number().nonnegative()).optional(),
+  /** The USD cost of an allowed operation the vendor profile cannot price itself. */
+  costs: z.record(operationString, z.number().nonnegative()).optional(),
+}).superRefine((section, ctx) => {
+  const allowed = section.allow.map(operationOf);
+  for (const operation of Object.keys(section.costs ?? {})) {
+    if (allowed.includes(operation)) continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['costs', operation],
+      message: notAllowedMessage(operation, "in this vendor's allow list", allowed),
+    });
+  }
 });
 
-export const capsSchema = z.strictObject({
+export const capsSchema = strictObject({
   perCall: usd.optional(),
   perRun: usd.optional(),
   perKey: usd.optional(),
@@ -60,36 +164,131 @@ export const capsSchema = z.strictObject({
   perDay: usd.optional(),
 });
 
-const policyBase = z.strictObject({
+const settingsShape = {
   caps: capsSchema.optional(),
-  rate: z.strictObject({ perMinute: z.number().int().positive() }).optional(),
+  rate: strictObject({ perMinute: z.number().int().positive() }).optional(),
   dedupWindow: durationSchema.optional(),
   keyTtl: durationSchema.optional(),
-  approval: z
-    .strictObject({
-      above: z.number().nonnegative().optional(),
-      operations: z.array(z.string().min(1)).optional(),
-    })
-    .optional(),
+  approval: strictObject({
+    above: z.number().nonnegative().optional(),
+    operations: z.array(z.string().min(1)).optional(),
+  }).optional(),
   alerts: z.array(z.number().positive().max(100)).optional(),
   fx: z
     .record(z.string().regex(/^[a-z]{3}$/, { message: 'currency codes are 3 lowercase letters' }), usd)
     .optional(),
-});
+};
+const SETTINGS: ReadonlySet<string> = new Set(Object.keys(settingsShape));
 
-/** One policy: the reserved keys above, and any other key is a vendor name with its section. */
-export const policySchema = policyBase.catchall(vendorSectionSchema);
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
 
-export const credentialSourceSchema = z.union([
-  z.strictObject({ env: z.string().min(1) }),
-  z.strictObject({ file: z.string().min(1) }),
-]);
+/**
+ * A policy's keys other than its settings are vendor names, so a misspelled setting (`cap:`)
+ * would be checked as a vendor section and fail confusingly. A key close to a setting's name
+ * whose value has no `allow` list is reported as an unknown key instead, and set aside.
+ */
+function setAsideMisspelledSettings(policy: unknown, ctx: z.RefinementCtx): unknown {
+  if (!isPlainObject(policy)) return policy;
+  const misspelled = Object.keys(policy).filter(
+    (key) =>
+      !SETTINGS.has(key) &&
+      !(isPlainObject(policy[key]) && Object.hasOwn(policy[key], 'allow')) &&
+      nearestName(key, SETTINGS) !== undefined,
+  );
+  if (misspelled.length === 0) return policy;
+  const rest = { ...policy };
+  for (const key of misspelled) {
+    // An unknown key does not stop zod's pipe, so the rest of the policy is still checked.
+    ctx.addIssue({
+      code: 'unrecognized_keys',
+      keys: [key],
+      input: policy,
+      message: unknownKeysMessage([key], [...SETTINGS]),
+      continue: true,
+    });
+    delete rest[key];
+  }
+  return rest;
+}
 
-export const policyDocumentSchema = z.strictObject({
-  version: z.literal(1).optional(),
-  policies: z.record(z.string().min(1), policySchema),
-  credentials: z.record(z.string().min(1), credentialSourceSchema).optional(),
-});
+/** Approval rules name operations (`stripe:POST /v1/refunds`) this policy's allow lists permit. */
+function checkApprovalOperations(policy: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const operations = (policy as PolicySettings).approval?.operations;
+  if (!operations) return;
+  const allowed: string[] = [];
+  for (const [vendor, section] of Object.entries(policy)) {
+    if (SETTINGS.has(vendor)) continue;
+    for (const entry of (section as VendorSection).allow)
+      allowed.push(operationId(vendor, operationOf(entry)));
+  }
+  operations.forEach((id, index) => {
+    if (allowed.includes(id)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['approval', 'operations', index],
+      message: notAllowedMessage(id, 'an operation this policy allows', allowed),
+    });
+  });
+}
+
+/** One policy: the settings above, and any other key is a vendor name with its section. */
+export const policySchema = z.preprocess(
+  setAsideMisspelledSettings,
+  z.object(settingsShape).catchall(vendorSectionSchema).superRefine(checkApprovalOperations),
+);
+
+export const credentialSourceSchema = z.union(
+  [z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })],
+  { error: 'expected { env: NAME } or { file: path }' },
+);
+
+/** Reports every key in BUILTIN_KEYS, at its path. */
+function rejectBuiltinKeys(document: unknown, ctx: z.RefinementCtx): unknown {
+  interface Visit {
+    value: unknown;
+    key: string | number | undefined;
+    parent: Visit | undefined;
+  }
+  const pathOf = (visit: Visit): (string | number)[] => {
+    const path: (string | number)[] = [];
+    for (let at: Visit | undefined = visit; at?.key !== undefined; at = at.parent) path.unshift(at.key);
+    return path;
+  };
+  // YAML aliases share objects, and an alias inside its own anchor makes a cycle.
+  const seen = new WeakSet<object>();
+  const visits: Visit[] = [{ value: document, key: undefined, parent: undefined }];
+  for (let i = 0; i < visits.length; i++) {
+    const visit = visits[i] as Visit;
+    const { value } = visit;
+    if (!(Array.isArray(value) || isPlainObject(value)) || seen.has(value)) continue;
+    seen.add(value);
+    for (const [key, child] of Object.entries(value)) {
+      if (BUILTIN_KEYS.has(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...pathOf(visit), key],
+          message: `${key} cannot be a key: it names a built-in property of JavaScript objects`,
+        });
+      } else {
+        visits.push({ value: child, key: Array.isArray(value) ? Number(key) : key, parent: visit });
+      }
+    }
+  }
+  return document;
+}
+
+export const policyDocumentSchema = z.preprocess(
+  rejectBuiltinKeys,
+  strictObject({
+    version: z.literal(1).optional(),
+    policies: z.record(z.string().min(1), policySchema).transform(withNullPrototype),
+    credentials: z.record(z.string().min(1), credentialSourceSchema).transform(withNullPrototype).optional(),
+  }),
+);
 
 export type ParamRule = z.infer<typeof paramRuleSchema>;
 export type Caps = z.infer<typeof capsSchema>;
@@ -148,7 +347,10 @@ export interface ResolvedPolicy {
   alerts: readonly number[];
   /** USD per unit of each currency, lowercase codes; `usd` is always 1. */
   fx: Readonly<Record<string, number>>;
+  /** Each vendor's `prices`, by vendor name. */
   prices: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** The USD cost the policy states for an operation, by rule id (`stripe:POST /v1/checkout/sessions`). */
+  costs: Readonly<Record<string, number>>;
 }
 
 export const DEFAULT_DEDUP_WINDOW_MS = 24 * 3_600_000;
@@ -164,30 +366,34 @@ export function pathPattern(path: string): RegExp {
   return new RegExp(`^${escaped}$`);
 }
 
-/** Turn one validated policy of a document into the engine's form. */
+/**
+ * Turn one validated policy of a document into the engine's form. Its tables (`fx`, `prices`,
+ * `costs`) have no prototype, so a lookup by an untrusted key such as `constructor` finds nothing.
+ */
 export function resolvePolicy(name: string, input: PolicyInput): ResolvedPolicy {
   const rules: OperationRule[] = [];
-  const prices: Record<string, Record<string, number>> = {};
+  const prices: Record<string, Readonly<Record<string, number>>> = Object.create(null);
+  const costs: Record<string, number> = Object.create(null);
   for (const [key, value] of Object.entries(input)) {
-    if (RESERVED.has(key)) continue;
+    if (SETTINGS.has(key)) continue;
     const vendor = key;
     const section = value as VendorSection;
-    if (section.prices) prices[vendor] = { ...section.prices };
+    if (section.prices) prices[vendor] = withNullPrototype(section.prices);
     for (const entry of section.allow) {
-      const [operation, params] =
-        typeof entry === 'string' ? [entry, null] : (Object.entries(entry)[0] as [string, unknown]);
+      const operation = operationOf(entry);
+      const params = typeof entry === 'string' ? null : entry[operation];
       const [, method, path] = OPERATION.exec(operation) as RegExpExecArray;
       rules.push({
-        id: `${vendor}:${method} ${path}`,
+        id: operationId(vendor, operation),
         vendor,
         method: method as string,
         path: path as string,
         pattern: pathPattern(path as string),
-        params: Object.entries((params ?? {}) as Record<string, ParamRule>).map(([p, rule]) => ({
-          path: p,
-          rule,
-        })),
+        params: Object.entries(params ?? {}).map(([p, rule]) => ({ path: p, rule })),
       });
+    }
+    for (const [operation, cost] of Object.entries(section.costs ?? {})) {
+      costs[operationId(vendor, operation)] = cost;
     }
   }
   return {
@@ -202,8 +408,9 @@ export function resolvePolicy(name: string, input: PolicyInput): ResolvedPolicy 
     keyTtlMs: input.keyTtl === undefined ? undefined : parseDuration(input.keyTtl),
     approval: input.approval && { aboveUsd: input.approval.above, operations: input.approval.operations },
     alerts: [...new Set(input.alerts ?? [])].sort((a, b) => a - b),
-    fx: { ...input.fx, usd: 1 },
+    fx: withNullPrototype({ ...input.fx, usd: 1 }),
     prices,
+    costs,
   };
 }
 
