@@ -1,58 +1,187 @@
+import type { ResolvedPolicy } from '../policy.ts';
 import { decodeFormParams } from './form-params.ts';
 import { countSmsSegments } from './sms-segments.ts';
-import { type CostEstimate, FREE, type VendorProfile } from './vendor-profile.ts';
+import {
+  type CostEstimate,
+  FREE,
+  unlisted,
+  type VendorOperation,
+  type VendorProfile,
+} from './vendor-profile.ts';
 
+// Message SIDs are SM… (SMS) or MM… (MMS); media SIDs ME…, each with 32 hex digits.
 const MESSAGES = /^\/2010-04-01\/Accounts\/[^/]+\/Messages\.json$/;
+const MESSAGE = /^\/2010-04-01\/Accounts\/[^/]+\/Messages\/[SM]M[0-9a-fA-F]{32}\.json$/;
+const MESSAGE_MEDIA =
+  /^\/2010-04-01\/Accounts\/[^/]+\/Messages\/[SM]M[0-9a-fA-F]{32}\/Media\/ME[0-9a-fA-F]{32}\.json$/;
 
-/** The price per segment for a destination: the policy's longest matching prefix wins. */
-function pricePerSegment(
+/** Keys of `twilio.prices` starting with this price an MMS (per message): `'mms:+1': 0.02`. */
+const MMS_KEY = 'mms:';
+
+/** Twilio's own price: a decimal string (negative: money charged), as in `"-0.00750"`. */
+const DECIMAL = /^-?\d+(?:\.\d+)?$/;
+const CURRENCY = /^[A-Za-z]{3}$/;
+
+type Params = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Params {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A param the request itself carries; never one inherited through a prototype. */
+function own(params: Params, name: string): unknown {
+  return Object.hasOwn(params, name) ? params[name] : undefined;
+}
+
+/** What a value is, for a sentence about it. */
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** A destination as a message shows it: long ones are cut, so the message stays one sentence. */
+function shown(to: string): string {
+  return to.length > 40 ? `${to.slice(0, 40)}…` : to;
+}
+
+function isPrice(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/**
+ * The policy's USD price for a destination, among the SMS keys (`'+44'`, per segment) or the
+ * MMS keys (`'mms:+44'`, per message): the longest matching prefix wins. A price that is not a
+ * finite number ≥ 0 counts as absent.
+ */
+function destinationPrice(
   prices: Readonly<Record<string, number>> | undefined,
+  kind: 'sms' | 'mms',
   to: string,
 ): number | undefined {
   let best: { prefix: string; price: number } | undefined;
-  for (const [prefix, price] of Object.entries(prices ?? {})) {
+  for (const [key, price] of Object.entries(prices ?? {})) {
+    if (key.startsWith(MMS_KEY) !== (kind === 'mms') || !isPrice(price)) continue;
+    const prefix = kind === 'mms' ? key.slice(MMS_KEY.length) : key;
     if (to.startsWith(prefix) && (!best || prefix.length > best.prefix.length)) best = { prefix, price };
   }
   return best?.price;
 }
 
+/** The media URLs of a message: `MediaUrl` repeated decodes as a list, once as a string. */
+function mediaUrls(value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((url) => typeof url === 'string')) return value;
+  return undefined;
+}
+
+/**
+ * A Messages create: an SMS is its segments × the destination's price per segment, an MMS (a
+ * non-empty `MediaUrl`) one message × the destination's MMS price. Anything that cannot be read as one
+ * destination and one text body is unknown, never guessed.
+ */
+function priceMessage(params: unknown, policy: ResolvedPolicy): CostEstimate {
+  if (!isRecord(params)) return { unknown: 'the Twilio message params are not a set of form fields' };
+  const to = own(params, 'To');
+  if (typeof to !== 'string' || to === '') {
+    return {
+      unknown:
+        to === undefined || to === ''
+          ? 'a Twilio message without a `To` destination cannot be priced'
+          : `a Twilio message goes to one \`To\` destination, a string; this one is ${kindOf(to)}`,
+    };
+  }
+  const body = own(params, 'Body') ?? '';
+  if (typeof body !== 'string') {
+    return { unknown: `a Twilio message \`Body\` is one string; this one is ${kindOf(body)}` };
+  }
+  const contentSid = own(params, 'ContentSid');
+  if (contentSid !== undefined && contentSid !== '') {
+    return {
+      unknown:
+        'a message from a Content template (`ContentSid`) cannot be priced: spendguard cannot see its text to count segments',
+    };
+  }
+  const media = mediaUrls(own(params, 'MediaUrl'));
+  if (!media) return { unknown: '`MediaUrl` is neither a URL nor a list of URLs' };
+  const prices = Object.hasOwn(policy.prices, 'twilio') ? policy.prices.twilio : undefined;
+
+  let amount: number;
+  if (media.some((url) => url !== '')) {
+    const price = destinationPrice(prices, 'mms', to);
+    if (price === undefined) {
+      return {
+        unknown: `no MMS price for destination ${shown(to)} in twilio.prices of policy "${policy.name}" (an MMS price is written "${MMS_KEY}<prefix>")`,
+      };
+    }
+    amount = price; // an MMS is billed per message, not per segment
+  } else {
+    const price = destinationPrice(prices, 'sms', to);
+    if (price === undefined) {
+      return {
+        unknown: `no SMS price for destination ${shown(to)} in twilio.prices of policy "${policy.name}"`,
+      };
+    }
+    amount = countSmsSegments(body).segments * price;
+  }
+  if (!Number.isFinite(amount)) return { unknown: 'the Twilio message price is too large to count' };
+  return { cost: { amount, currency: 'usd' } };
+}
+
+/**
+ * Writes that send nothing: deleting a message or its media, and updating a message only to
+ * redact its text (`Body` empty) or cancel a scheduled send (`Status=canceled`).
+ */
+function isCostFree(op: VendorOperation): boolean {
+  if (op.method === 'DELETE') return MESSAGE.test(op.path) || MESSAGE_MEDIA.test(op.path);
+  if (op.method !== 'POST' || !MESSAGE.test(op.path) || !isRecord(op.params)) return false;
+  return Object.keys(op.params).every(
+    (name) =>
+      (name === 'Body' && op.params[name] === '') || (name === 'Status' && op.params[name] === 'canceled'),
+  );
+}
+
 /**
  * Twilio Messages: form bodies, HTTP Basic auth, no idempotency key (a retry sends again, so
  * dedup is ours alone). Cost = segments × the policy's USD price for the destination prefix
- * (`twilio.prices`); a destination with no price is denied. Twilio fills `price` only later, so
- * the settlement is usually the estimate, marked as such.
+ * (`twilio.prices`), or for an MMS the policy's price per MMS (`mms:<prefix>`); a destination
+ * with no price is denied. Reads and the writes that send nothing are free; any other write is
+ * unlisted (a call, for one, costs money). Twilio fills `price` only later, so the settlement is
+ * usually the estimate, marked as such.
  */
 export const twilioProfile: VendorProfile = {
   vendor: 'twilio',
   hosts: ['api.twilio.com'],
   idempotencyHeader: null,
+  formEncoded: true,
 
   readParams(_contentType, body) {
     return decodeFormParams(body);
   },
 
   async estimate(op, { policy }): Promise<CostEstimate> {
-    if (op.method !== 'POST' || !MESSAGES.test(op.path)) return FREE;
-    const to = String(op.params.To ?? '');
-    const price = pricePerSegment(policy.prices.twilio, to);
-    if (price === undefined) {
-      return {
-        unknown: `no SMS price for destination ${to || '(none)'} in twilio.prices of policy "${policy.name}"`,
-      };
-    }
-    const { segments } = countSmsSegments(String(op.params.Body ?? ''));
-    return { cost: { amount: segments * price, currency: 'usd' } };
+    if (op.method === 'GET' || op.method === 'HEAD') return FREE;
+    if (op.method === 'POST' && MESSAGES.test(op.path)) return priceMessage(op.params, policy);
+    return isCostFree(op) ? FREE : unlisted('twilio', op);
   },
 
   settle(_op, body, estimate) {
-    const message = (body ?? {}) as { sid?: unknown; price?: unknown; price_unit?: unknown };
-    const sid = typeof message.sid === 'string' ? { upstreamObjectId: message.sid } : {};
-    const price =
-      message.price === null || message.price === undefined ? Number.NaN : Math.abs(Number(message.price));
-    if (Number.isFinite(price) && typeof message.price_unit === 'string') {
-      return { cost: { amount: price, currency: message.price_unit.toLowerCase() }, ...sid };
+    const message = isRecord(body) ? body : {};
+    const sid = own(message, 'sid');
+    const price = own(message, 'price');
+    const unit = own(message, 'price_unit');
+    const ids = typeof sid === 'string' ? { upstreamObjectId: sid } : {};
+    // Twilio writes the price negative (money charged). Anything but a plain decimal ('', '0x10',
+    // 'Infinity', a list) is no price, so the estimate stands in for it.
+    const amount =
+      (typeof price === 'string' && DECIMAL.test(price)) || typeof price === 'number'
+        ? Math.abs(Number(price))
+        : Number.NaN;
+    if (Number.isFinite(amount) && typeof unit === 'string' && CURRENCY.test(unit)) {
+      return { cost: { amount, currency: unit.toLowerCase() }, ...ids };
     }
-    return { ...(estimate && { cost: estimate }), costIsEstimate: true, ...sid };
+    return { ...(estimate && { cost: estimate }), costIsEstimate: true, ...ids };
   },
 
   /**

@@ -60,6 +60,19 @@ describe('messages', () => {
     expect(fake.ledger.segments()).toBe(4);
   });
 
+  it('sends a media-only MMS as one message', async () => {
+    const message = await client().messages.create({
+      to: sms.to,
+      from: sms.from,
+      mediaUrl: ['https://example.com/a.jpg', 'https://example.com/b.jpg'],
+    });
+    expect(message).toMatchObject({ numSegments: '1', numMedia: '2', body: '' });
+    expect(fake.ledger.messages[0]?.mediaUrls).toEqual([
+      'https://example.com/a.jpg',
+      'https://example.com/b.jpg',
+    ]);
+  });
+
   it('accepts a Messaging Service instead of From', async () => {
     const message = await client().messages.create({
       to: sms.to,

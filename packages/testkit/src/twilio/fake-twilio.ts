@@ -82,7 +82,7 @@ export function createFakeTwilio(options: FakeTwilioOptions = {}): FakeTwilio {
       messagingServiceSid: service ?? null,
       body,
       encoding,
-      numSegments: Math.max(segments, 1),
+      numSegments: segments,
       mediaUrls: media,
       at: now(),
     };
