@@ -10,7 +10,8 @@ export type SpendguardErrorCode =
   | 'credential_missing'
   | 'store_unavailable'
   | 'approval_unknown'
-  | 'operation_invalid';
+  | 'operation_invalid'
+  | 'request_invalid';
 
 export class SpendguardError extends Error {
   readonly code: SpendguardErrorCode;
@@ -50,5 +51,20 @@ export class StoreUnavailableError extends SpendguardError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('store_unavailable', message, options);
     this.name = 'StoreUnavailableError';
+  }
+}
+
+/**
+ * A request that cannot be decoded safely: a body past a size bound, a param name that is not
+ * well-formed or walks into a prototype, too deep, too many params or array items. `param` names
+ * the offending param when there is one.
+ */
+export class RequestInvalidError extends SpendguardError {
+  readonly param: string | undefined;
+
+  constructor(message: string, param?: string) {
+    super('request_invalid', message);
+    this.name = 'RequestInvalidError';
+    this.param = param;
   }
 }

@@ -17,7 +17,9 @@ export interface VendorOperation {
  */
 export type CostEstimate =
   | { cost: Money; effective?: Record<string, unknown> }
-  | { unknown: string; unlisted?: true };
+  | { unknown: string; unlisted?: true }
+  /** An amount or currency the request gives that is garbled, negative or not a whole number. */
+  | { invalid: string };
 
 export interface EstimateContext {
   policy: ResolvedPolicy;
@@ -43,6 +45,11 @@ export interface VendorProfile {
   readonly hosts: readonly string[];
   /** The request header the vendor deduplicates on, or null when it has none (Twilio Messages). */
   readonly idempotencyHeader: string | null;
+  /**
+   * The vendor reads form-encoded bodies, where every scalar is text: a number and its numeric
+   * string are one request to it, so they share one checkpoint. Default: false (JSON).
+   */
+  readonly formEncoded?: boolean;
   /** Decode a request body of this vendor into params. */
   readParams(contentType: string | null, body: string): Record<string, unknown>;
   /** Price the call before it is made, in the currency it is in. */
