@@ -1,29 +1,79 @@
 import { createHash } from 'node:crypto';
 
+export interface CanonicalJsonOptions {
+  /**
+   * The value travels form-encoded (Stripe, Twilio), where the vendor sees every scalar as text:
+   * numbers and booleans are written as the strings an SDK sends (`5000` → `"5000"`), and `null`
+   * as the empty string, so a number and its numeric string share one checkpoint. Default: false.
+   */
+  formEncoded?: boolean;
+}
+
+/** Deepest value hashed; deeper input is refused rather than risking the stack. */
+const MAX_DEPTH = 64;
+
 /**
- * JSON with object keys sorted at every depth, so that two values that mean the same thing
- * hash the same whatever order their keys were written in. Numbers use JSON's shortest form,
- * so 5000, 5e3 and 5000.0 are one number. `undefined` members are dropped, as JSON does.
+ * JSON in the RFC 8785 (JCS) form — object keys sorted by UTF-16 code units at every depth,
+ * numbers in ECMAScript's shortest form (5000, 5e3 and 5000.0 are one number), no whitespace —
+ * so that two values that mean the same thing hash the same. Strings and keys are Unicode NFC
+ * normalised first, so composed and decomposed accents are one text. `undefined` members are
+ * dropped, as JSON does.
+ *
+ * Only JSON data is accepted: a Map, Set, Date, BigInt, function, symbol, class instance or
+ * non-finite number throws a TypeError naming where it is, rather than hashing as `{}`.
  */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) {
-      throw new TypeError(`canonicalJson: ${value} is not representable in JSON`);
-    }
-    if (typeof value === 'bigint') return value.toString();
-    return JSON.stringify(value) ?? 'null';
+export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}): string {
+  return write(value, options.formEncoded === true, '$', 0);
+}
+
+function write(value: unknown, form: boolean, path: string, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.normalize('NFC'));
+    case 'number':
+      if (!Number.isFinite(value)) {
+        throw new TypeError(`canonicalJson: ${value} at ${path} is not representable in JSON`);
+      }
+      return form ? JSON.stringify(String(value)) : JSON.stringify(value);
+    case 'boolean':
+      return form ? `"${value}"` : String(value);
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`canonicalJson: a ${typeof value} at ${path} is not JSON data`);
+  }
+  if (value === null) return form ? '""' : 'null';
+  if (depth >= MAX_DEPTH) {
+    throw new TypeError(`canonicalJson: the value at ${path} is nested deeper than ${MAX_DEPTH} levels`);
   }
   if (Array.isArray(value)) {
-    return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+    const items: string[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      items.push(item === undefined ? 'null' : write(item, form, `${path}[${i}]`, depth + 1));
+    }
+    return `[${items.join(',')}]`;
   }
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    throw new TypeError(
+      `canonicalJson: a ${typeof name === 'string' && name ? name : 'non-plain object'} at ${path} is not JSON data`,
+    );
+  }
   const record = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(record).sort()) {
+  const members = new Map<string, string>();
+  for (const key of Object.keys(record)) {
     const member = record[key];
-    if (member === undefined || typeof member === 'function') continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(member)}`);
+    if (member === undefined) continue;
+    const name = key.normalize('NFC');
+    if (members.has(name)) {
+      throw new TypeError(`canonicalJson: two keys at ${path} are the same text once Unicode-normalised`);
+    }
+    members.set(name, write(member, form, `${path}.${key}`, depth + 1));
   }
+  const parts: string[] = [];
+  for (const name of [...members.keys()].sort()) parts.push(`${JSON.stringify(name)}:${members.get(name)}`);
   return `{${parts.join(',')}}`;
 }
 
@@ -32,6 +82,6 @@ export function sha256Hex(text: string): string {
 }
 
 /** sha256 of the canonical JSON of a value. */
-export function contentHash(value: unknown): string {
-  return sha256Hex(canonicalJson(value));
+export function contentHash(value: unknown, options?: CanonicalJsonOptions): string {
+  return sha256Hex(canonicalJson(value, options));
 }
