@@ -1,23 +1,40 @@
-/** Why a call was refused. Stable: adapters and users switch on these. */
-export type DenyCode =
-  | 'key_unknown'
-  | 'key_expired'
-  | 'key_revoked'
-  | 'operation_not_allowed'
-  | 'param_not_allowed'
-  /** The request could not be decoded safely (too deep, too many array items, a bad body). */
-  | 'request_invalid'
-  /** An amount that is not a finite, non-negative number (negative, garbled, NaN). */
-  | 'amount_invalid'
-  | 'currency_not_priced'
-  | 'cost_unknown'
-  | 'cap_exceeded'
-  | 'rate_limited'
-  | 'idempotency_mismatch'
-  | 'in_flight'
-  | 'outcome_unknown'
-  | 'approval_denied'
-  | 'store_unavailable';
+/**
+ * Why a call was refused. Stable: adapters and users switch on these.
+ * `request_invalid`: the request could not be decoded safely (a body past a bound, a reserved
+ * param name, a value that is not JSON data). `amount_invalid`: an amount that is not a finite,
+ * non-negative number (negative, garbled, NaN, too large).
+ */
+export const DENY_CODES = [
+  'key_unknown',
+  'key_expired',
+  'key_revoked',
+  'request_invalid',
+  'operation_not_allowed',
+  'param_not_allowed',
+  'amount_invalid',
+  'currency_not_priced',
+  'cost_unknown',
+  'cap_exceeded',
+  'rate_limited',
+  'idempotency_mismatch',
+  'in_flight',
+  'outcome_unknown',
+  'approval_denied',
+  'store_unavailable',
+] as const;
+
+export type DenyCode = (typeof DENY_CODES)[number];
+
+/** Every code a decision can carry, denials included. */
+export const DECISION_CODES = [
+  'executed',
+  'executed_not_recorded',
+  'replayed',
+  'replayed_after_wait',
+  'approval_required',
+  'vendor_error',
+  ...DENY_CODES,
+] as const;
 
 /** What every decision carries about the call. */
 export interface DecisionInfo {

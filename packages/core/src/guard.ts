@@ -3,10 +3,17 @@ import { type AuditVerdict, verifyAuditRows } from './audit-chain.ts';
 import { contentHash, sha256Hex } from './canonical-json.ts';
 import { Credentials } from './credentials.ts';
 import type { DenyCode, ExecuteDecision } from './decision.ts';
-import { SpendguardError } from './errors.ts';
+import { RequestInvalidError, SpendguardError } from './errors.ts';
 import { type Attribution, type Money, type Operation, operationName } from './operation.ts';
 import type { OperationRule, PolicyDocument, ResolvedPolicy } from './policy.ts';
-import { checkOperation, microsToUsd, needsApproval, toUsdMicros, usdToMicros } from './policy-check.ts';
+import {
+  checkDeferred,
+  checkOperation,
+  microsToUsd,
+  needsApproval,
+  toUsdMicros,
+  usdToMicros,
+} from './policy-check.ts';
 import { loadPolicyFile, parsePolicyDocument } from './policy-loader.ts';
 import { lastRefusal, noteRefusal, type RunBinding, runWithBinding } from './run-binding.ts';
 import type {
@@ -21,6 +28,7 @@ import type {
   Store,
 } from './store.ts';
 import { SqliteStore } from './stores/sqlite-store.ts';
+import { toPlainData } from './untrusted-input.ts';
 import { type AuthenticatedKey, VaultKeys } from './vault-keys.ts';
 import { classifyVendorError, type VendorOutcome } from './vendor-errors.ts';
 import { DEFAULT_PROFILES } from './vendors/default-profiles.ts';
@@ -66,6 +74,11 @@ export interface ExecuteRequest extends Operation, Attribution {
    * sets it); policy approval rules then let it through, and the audit row names who.
    */
   approvedBy?: string;
+  /**
+   * The front end could not decode the request (a body past a bound, a reserved param name):
+   * this sentence says why. The call is denied `request_invalid`, audited under its key.
+   */
+  invalidRequest?: string;
 }
 
 /** One execution of an agent tool, checkpointed as a whole (adapters use this). */
@@ -162,7 +175,12 @@ export function createGuard(options: GuardOptions): Guard {
 
 /** A vendor call priced under its policy, or the refusal that stops it first. */
 type Priced =
-  | { rule: OperationRule; profile: VendorProfile | undefined; cost: Money | undefined; costMicros: number }
+  | {
+      rules: readonly OperationRule[];
+      profile: VendorProfile | undefined;
+      cost: Money | undefined;
+      costMicros: number;
+    }
   | { code: DenyCode; message: string; cost?: Money | undefined };
 
 interface PipelineInput<T> {
@@ -171,8 +189,8 @@ interface PipelineInput<T> {
   profile: VendorProfile | undefined;
   cost: Money | undefined;
   costMicros: number;
-  /** The allow rule the call matched, for approval rules; null for a tool checkpoint. */
-  approvalRule: OperationRule | null;
+  /** The allow rules the call matched, for approval rules; null for a tool checkpoint. */
+  approvalRules: readonly OperationRule[] | null;
   audit: AuditEntry;
   startedAt: number;
   vendorCall: (context: VendorCallContext) => Promise<T>;
@@ -234,11 +252,13 @@ class SpendGuard implements Guard {
     verify: async (): Promise<AuditVerdict> => verifyAuditRows(await this.store.readAudit()),
   };
 
-  async needsApproval(request: ExecuteRequest): Promise<boolean> {
-    const auth = await this.keys.authenticate(request.key);
+  async needsApproval(untrusted: ExecuteRequest): Promise<boolean> {
+    const auth = await this.keys.authenticate(untrusted.key);
     if ('code' in auth) return false;
+    const request = plainRequest(untrusted);
+    if (typeof request === 'string') return false; // execute refuses it, saying why
     const priced = await this.#price(request, auth.policy);
-    return !('code' in priced) && needsApproval(auth.policy, priced.rule, priced.costMicros);
+    return !('code' in priced) && needsApproval(auth.policy, priced.rules, priced.costMicros);
   }
 
   /**
@@ -249,24 +269,54 @@ class SpendGuard implements Guard {
     const verdict = checkOperation(policy, request);
     if (!verdict.ok) return { code: verdict.code, message: verdict.message };
     const profile = this.#profiles.get(request.vendor);
+    const method = request.method.toUpperCase();
     let cost = request.cost;
+    let effective: Record<string, unknown> | undefined;
     if (!cost && profile) {
       const estimate = await this.#estimate(profile, request, policy);
-      if ('unknown' in estimate) return { code: 'cost_unknown', message: estimate.unknown };
-      cost = estimate.cost;
+      if ('invalid' in estimate) return { code: 'amount_invalid', message: estimate.invalid };
+      if ('unknown' in estimate) {
+        const stated = estimate.unlisted ? statedCost(policy, verdict.rules) : undefined;
+        if (stated === undefined) return { code: 'cost_unknown', message: estimate.unknown };
+        cost = stated;
+      } else {
+        cost = estimate.cost;
+        effective = estimate.effective;
+      }
+    } else if (!cost && method !== 'GET' && method !== 'HEAD') {
+      // No profile knows this vendor: a write is priced only by a cost the policy states.
+      cost = statedCost(policy, verdict.rules);
+      if (!cost) {
+        const message = `${request.vendor} ${operationName(request)} has no vendor profile to price it and policy "${policy.name}" states no cost for it (${request.vendor}.costs)`;
+        return { code: 'cost_unknown', message };
+      }
+    }
+    const deferred = checkDeferred(request, verdict.deferred, effective);
+    if (deferred && !deferred.ok) return { code: deferred.code, message: deferred.message };
+    if (cost && !isValidMoney(cost)) {
+      return {
+        code: 'amount_invalid',
+        message: `the call's cost ${describeMoney(cost)} is not a finite, non-negative amount`,
+      };
     }
     const costMicros = toUsdMicros(policy, cost);
     if (costMicros === undefined) {
-      const currency = (cost?.currency ?? '').toUpperCase();
+      const currency = (cost?.currency ?? '').toUpperCase().slice(0, 12);
       const message = `no FX rate for ${currency} in policy "${policy.name}": the amount cannot be priced in USD`;
       return { code: 'currency_not_priced', message, cost };
+    }
+    if (!Number.isSafeInteger(costMicros) || costMicros < 0) {
+      return {
+        code: 'amount_invalid',
+        message: `the call's cost ${describeMoney(cost)} is too large to price`,
+      };
     }
     const perCall = policy.caps.perCall;
     if (perCall !== undefined && costMicros > usdToMicros(perCall)) {
       const message = `this call ($${microsToUsd(costMicros).toFixed(2)}) is above the per-call cap of $${perCall.toFixed(2)}`;
       return { code: 'cap_exceeded', message, cost };
     }
-    return { rule: verdict.rule, profile, cost, costMicros };
+    return { rules: verdict.rules, profile, cost, costMicros };
   }
 
   async spend(keyId: string) {
@@ -294,19 +344,26 @@ class SpendGuard implements Guard {
   }
 
   async #executeVendorCall<T>(
-    request: ExecuteRequest,
+    untrusted: ExecuteRequest,
     vendorCall: (context: VendorCallContext) => Promise<T>,
     options: ExecuteOptions<T>,
   ): Promise<ExecuteDecision<T>> {
     const startedAt = performance.now();
-    const audit = this.#auditBase(request);
-    const auth = await this.#authenticate<T>(request.key, audit);
+    const audit = this.#auditBase(untrusted);
+    const auth = await this.#authenticate<T>(untrusted.key, audit);
     if ('decision' in auth) return auth;
+    if (untrusted.invalidRequest !== undefined) {
+      return this.#deny('request_invalid', untrusted.invalidRequest, audit);
+    }
+    const request = plainRequest(untrusted);
+    if (typeof request === 'string') return this.#deny('request_invalid', request, audit);
     const priced = await this.#price(request, auth.policy);
-    audit.amount = priced.cost?.amount ?? null;
-    audit.currency = priced.cost?.currency.toLowerCase() ?? null;
+    if (priced.cost && isValidMoney(priced.cost)) {
+      audit.amount = priced.cost.amount;
+      audit.currency = priced.cost.currency.toLowerCase();
+    }
     if ('code' in priced) return this.#deny(priced.code, priced.message, audit);
-    const { rule, profile, cost, costMicros } = priced;
+    const { rules, profile, cost, costMicros } = priced;
     audit.estimatedCostUsd = microsToUsd(costMicros);
 
     return this.#pipeline({
@@ -315,7 +372,7 @@ class SpendGuard implements Guard {
       profile,
       cost,
       costMicros,
-      approvalRule: rule,
+      approvalRules: rules,
       audit,
       startedAt,
       vendorCall,
@@ -347,7 +404,7 @@ class SpendGuard implements Guard {
       profile: undefined,
       cost: undefined,
       costMicros: 0,
-      approvalRule: null,
+      approvalRules: null,
       audit,
       startedAt,
       vendorCall: () => runWithBinding(binding, run),
@@ -360,16 +417,21 @@ class SpendGuard implements Guard {
   async #pipeline<T>(p: PipelineInput<T>): Promise<ExecuteDecision<T>> {
     const { request, auth, profile, cost, costMicros, audit, startedAt, vendorCall, options } = p;
     const { key, policy } = auth;
-    const tool = p.approvalRule === null && request.vendor === 'tool';
-    if (request.approvedBy && p.approvalRule && needsApproval(policy, p.approvalRule, costMicros)) {
+    const tool = p.approvalRules === null && request.vendor === 'tool';
+    if (request.approvedBy && p.approvalRules && needsApproval(policy, p.approvalRules, costMicros)) {
       audit.message = `approved by ${request.approvedBy}`;
     }
-    const fingerprint = contentHash([
-      request.vendor,
-      request.method.toUpperCase(),
-      request.path,
-      request.params ?? {},
-    ]);
+    let fingerprint: string;
+    try {
+      // What the vendor would see: form-encoded vendors read every scalar as text.
+      fingerprint = contentHash(
+        [request.vendor, request.method.toUpperCase(), request.path, request.params ?? {}],
+        { formEncoded: profile?.formEncoded === true },
+      );
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      return this.#deny('request_invalid', error.message.replace(/^canonicalJson: /, ''), audit);
+    }
     const scopeId = request.scope === 'run' ? key.id : key.rootId;
     const checkpointKey = request.idempotencyKey ?? contentHash([scopeId, fingerprint]);
     // A content key already names its root (through the scope); a business key is namespaced here.
@@ -402,7 +464,7 @@ class SpendGuard implements Guard {
               : [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit, expiresAt: (minute + 2) * MINUTE }];
           }),
       approval:
-        p.approvalRule && !request.approvedBy && needsApproval(policy, p.approvalRule, costMicros)
+        p.approvalRules && !request.approvedBy && needsApproval(policy, p.approvalRules, costMicros)
           ? {
               id: `apr_${checkpointId.slice(0, 24)}`,
               checkpointId,
@@ -566,9 +628,14 @@ class SpendGuard implements Guard {
 
     const settlement: Settlement =
       options.settle?.(result, cost) ?? profile?.settle(operationOf(request), result, cost) ?? {};
-    // An actual cost in a currency without a rate keeps the estimate rather than guessing.
+    // An actual cost that is garbled, or in a currency without a rate, keeps the estimate rather
+    // than guessing: a counter never takes a NaN or a negative amount.
+    const settled =
+      settlement.cost && isValidMoney(settlement.cost) ? toUsdMicros(policy, settlement.cost) : undefined;
     const actualMicros =
-      (settlement.cost && toUsdMicros(policy, settlement.cost)) ?? checkpoint.reservedMicros;
+      settled !== undefined && Number.isSafeInteger(settled) && settled >= 0
+        ? settled
+        : checkpoint.reservedMicros;
     const stored = this.#credentials.redact(JSON.stringify(result) ?? 'null');
     const finished = await this.#finish({
       now: this.#now(),
@@ -796,6 +863,49 @@ class SpendGuard implements Guard {
       operation: operationName(request),
     };
   }
+}
+
+/**
+ * The request with its params as a plain copy (null-prototype, bounded, JSON data only), which is
+ * all the pipeline reads from here on; or the sentence saying why they can't be decoded.
+ */
+function plainRequest(request: ExecuteRequest): ExecuteRequest | string {
+  try {
+    return { ...request, params: toPlainData(request.params ?? {}, 'params') as Record<string, unknown> };
+  } catch (error) {
+    if (error instanceof RequestInvalidError) return error.message;
+    throw error;
+  }
+}
+
+/** An amount of money that can be priced: a finite, non-negative number in a named currency. */
+function isValidMoney(money: Money): boolean {
+  return (
+    typeof money.amount === 'number' &&
+    Number.isFinite(money.amount) &&
+    money.amount >= 0 &&
+    typeof money.currency === 'string' &&
+    money.currency.length > 0
+  );
+}
+
+function describeMoney(money: Money | undefined): string {
+  if (!money) return '(none)';
+  const currency = typeof money.currency === 'string' ? money.currency.slice(0, 12) : typeof money.currency;
+  return `${String(money.amount).slice(0, 24)} ${currency}`;
+}
+
+/**
+ * The USD cost the policy states (`<vendor>.costs`) for an operation no profile prices; with
+ * several matching rules, the highest.
+ */
+function statedCost(policy: ResolvedPolicy, rules: readonly OperationRule[]): Money | undefined {
+  let usd: number | undefined;
+  for (const rule of rules) {
+    const stated = Object.hasOwn(policy.costs, rule.id) ? policy.costs[rule.id] : undefined;
+    if (stated !== undefined && (usd === undefined || stated > usd)) usd = stated;
+  }
+  return usd === undefined ? undefined : { amount: usd, currency: 'usd' };
 }
 
 /** The named fields of a tool input, or all of it. */

@@ -5,11 +5,24 @@ export {
   GENESIS_HASH,
   verifyAuditRows,
 } from './audit-chain.ts';
-export { canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
+export { type CanonicalJsonOptions, canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
 export { createGovernedFetch, type GovernedFetchOptions } from './clients/governed-fetch.ts';
-export type { DecisionInfo, DecisionKind, DenyCode, ExecuteDecision } from './decision.ts';
+export {
+  DECISION_CODES,
+  DENY_CODES,
+  type DecisionInfo,
+  type DecisionKind,
+  type DenyCode,
+  type ExecuteDecision,
+} from './decision.ts';
 export { type Duration, parseDuration } from './duration.ts';
-export { PolicyError, SpendguardError, type SpendguardErrorCode, StoreUnavailableError } from './errors.ts';
+export {
+  PolicyError,
+  RequestInvalidError,
+  SpendguardError,
+  type SpendguardErrorCode,
+  StoreUnavailableError,
+} from './errors.ts';
 export {
   createGuard,
   type ExecuteOptions,
@@ -35,7 +48,13 @@ export {
   resolvePolicy,
   type VendorSection,
 } from './policy.ts';
-export { checkOperation, microsToUsd, type PolicyVerdict, usdToMicros } from './policy-check.ts';
+export {
+  checkOperation,
+  isCanonicalPath,
+  microsToUsd,
+  type PolicyVerdict,
+  usdToMicros,
+} from './policy-check.ts';
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
 export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
 export type {
@@ -66,6 +85,7 @@ export {
   type StateTx,
 } from './stores/state-tx.ts';
 export { isToolRefusal, stopsTheRun, type ToolRefusal, toolRefusal } from './tool-refusal.ts';
+export { decodeJsonParams, INPUT_LIMITS, toPlainData } from './untrusted-input.ts';
 export {
   type AuthenticatedKey,
   type DeriveOptions,
@@ -77,15 +97,17 @@ export {
 export { classifyVendorError, VendorCallError, type VendorOutcome } from './vendor-errors.ts';
 export { minorToMajor } from './vendors/currency.ts';
 export { DEFAULT_PROFILES } from './vendors/default-profiles.ts';
-export { decodeFormParams } from './vendors/form-params.ts';
+export { decodeFormParams, type FormDecodeOptions } from './vendors/form-params.ts';
 export { resendProfile } from './vendors/resend-profile.ts';
 export { countSmsSegments, type SmsSegments } from './vendors/sms-segments.ts';
 export { stripeProfile } from './vendors/stripe-profile.ts';
 export { twilioProfile } from './vendors/twilio-profile.ts';
-export type {
-  CostEstimate,
-  EstimateContext,
-  VendorOperation,
-  VendorProfile,
-  VendorSettlement,
+export {
+  type CostEstimate,
+  type EstimateContext,
+  FREE,
+  unlisted,
+  type VendorOperation,
+  type VendorProfile,
+  type VendorSettlement,
 } from './vendors/vendor-profile.ts';

@@ -30,11 +30,14 @@ export function operationName(op: Pick<Operation, 'method' | 'path'>): string {
   return `${op.method.toUpperCase()} ${op.path}`;
 }
 
-/** Read a dotted path (`metadata.order_id`, `items.0.price`) out of nested params. */
+/**
+ * Read a dotted path (`metadata.order_id`, `items.0.price`) out of nested params. Only own
+ * properties count: params are untrusted, and `toString` must not find Object.prototype's.
+ */
 export function readParam(params: Record<string, unknown> | undefined, path: string): unknown {
   let current: unknown = params;
   for (const part of path.split('.')) {
-    if (current === null || typeof current !== 'object') return undefined;
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, part)) return undefined;
     current = (current as Record<string, unknown>)[part];
   }
   return current;

@@ -1,5 +1,5 @@
 import type { ExecuteDecision } from '../decision.ts';
-import { SpendguardError } from '../errors.ts';
+import { RequestInvalidError, SpendguardError } from '../errors.ts';
 import type { Guard } from '../guard.ts';
 import type { Attribution } from '../operation.ts';
 import { currentRun } from '../run-binding.ts';
@@ -85,7 +85,17 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
     const target = options.upstream ? new URL(url.pathname + url.search, options.upstream) : url;
     const body = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.text();
     const contentType = request.headers.get('content-type');
-    const params = { ...decodeFormParams(url.searchParams), ...profile.readParams(contentType, body) };
+    // Query and body are untrusted: a body that can't be decoded safely is still put to the guard,
+    // which refuses it (`request_invalid`, audited under the key) before any policy work.
+    let params: Record<string, unknown> = Object.create(null);
+    let invalidRequest: string | undefined;
+    try {
+      Object.assign(params, decodeFormParams(url.searchParams), profile.readParams(contentType, body));
+    } catch (error) {
+      if (!(error instanceof RequestInvalidError)) throw error;
+      invalidRequest = error.message;
+      params = Object.create(null);
+    }
     const binding = currentRun();
     const key = options.key ?? vaultTokenOf(request.headers) ?? binding?.key;
     if (!key)
@@ -122,6 +132,7 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
         toolCallId: options.toolCallId ?? binding?.toolCallId,
         traceId: options.traceId ?? binding?.traceId,
         approvedBy: binding?.approvedBy,
+        ...(invalidRequest !== undefined && { invalidRequest }),
       },
       async ({ idempotencyKey, credential }) => {
         const headers = new Headers(request.headers);

@@ -238,7 +238,9 @@ export function describeStoreConformance(
         let calls = 0;
         const declined = async () => {
           calls++;
-          await sleep(20);
+          // Long enough for all four duplicates to reach begin while this one is in flight, even
+          // on a loaded machine where a shared store's begin queues for a pool connection.
+          await sleep(250);
           throw new VendorCallError('Your card was declined.', { outcome: 'failed', status: 402 });
         };
         const decisions = await Promise.all(
