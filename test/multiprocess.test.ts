@@ -52,7 +52,7 @@ describe.each(backends)('four OS processes sharing one $name store', (backend) =
       cents: 235,
       worker,
       vendorDelayMs: 1,
-      startJitterMs: 30, // spread the starts so the processes' calls interleave
+      startJitterMs: 100, // spread the starts so the processes' calls interleave, even on a loaded machine
     }));
     const reports = await race(configs);
     const executed = reports.reduce((n, r) => n + (r.decisions.executed ?? 0), 0);
