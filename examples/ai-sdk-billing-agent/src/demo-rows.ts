@@ -278,8 +278,9 @@ export async function runAiSdkDemoRows(options: AiSdkDemoOptions = {}): Promise<
           },
           revoke: async (runId) => {
             if (!governed) return; // one shared secret: nothing to revoke for one run
-            const runKey = await world.guard.keys.derive(world.rootToken, { runId });
-            await world.guard.keys.revoke(runKey.id);
+            // The run's key as the toolset derived it (a derive with other narrowing would be refused).
+            const runKey = (await world.guard.store.listKeys()).find((k) => k.runId === runId);
+            if (runKey) await world.guard.keys.revoke(runKey.id);
           },
         };
         const attempted = await row.workload(bench);

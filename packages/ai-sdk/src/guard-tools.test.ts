@@ -1,6 +1,7 @@
 import type { AuditRow } from '@spendguard/core';
 import { isToolRefusal } from '@spendguard/core';
-import type { ModelMessage, ToolSet } from 'ai';
+import { type ModelMessage, type ToolSet, tool } from 'ai';
+import { z } from 'zod';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spendguardToolApproval, type VendorRequest } from './approval.ts';
 import { RunStoppedError } from './errors.ts';
@@ -305,7 +306,7 @@ describe.each(MODES)('guardTools under %s: the shared behaviour table', (mode: M
     const withGuard = await column(['cy'], workload(billing));
     expect(withGuard.charges).toBe(4);
     expect(withGuard.usd).toBe(100);
-    const runKey = await guard().keys.derive(world.rootToken, { runId: 'run-f7' });
+    const runKey = await guard().keys.derive(world.rootToken, { runId: 'run-f7', caps: { perRun: 100 } });
     expect((await guard().spend(runKey.id)).lifetimeUsd).toBe(100);
     const refusals = toolOutcomes(withGuard.result)
       .slice(4)
@@ -548,6 +549,51 @@ describe('guardTools: mapping the AI SDK in and out', () => {
     const request7 = await guard().keys.derive(world.rootToken, { runId: 'request-7' });
     expect(keyIds[4]).toBe(request7.id);
     expect(new Set(keyIds).size).toBe(4);
+  });
+
+  it('two customers named in toolsContext are two charges: each model reads its own', async () => {
+    const ids = await world.customers('alice', 'bob');
+    const stripe = world.governedStripe();
+    // The README's pattern: whose order it is comes from the request, not from the model.
+    const chargeFromContext = tool({
+      description: 'Charge the signed-in customer for an order.',
+      inputSchema: z.object({ amountCents: z.number().int(), orderId: z.string() }),
+      contextSchema: z.object({ customer: z.string(), runId: z.string().optional() }),
+      execute: async ({ amountCents, orderId }, { context }) => {
+        const paid = await stripe.charges.create({
+          amount: amountCents,
+          currency: 'usd',
+          customer: context.customer,
+          metadata: { order_id: orderId },
+        });
+        return { chargeId: paid.id, customer: paid.customer };
+      },
+    });
+    const tools = guardTools({ charge: chargeFromContext }, { guard: world.guard, key: world.rootToken });
+    const read: unknown[] = [];
+    for (const customer of [ids.alice, ids.bob]) {
+      const outcome = await drive('generateText', {
+        model: scriptedModel([{ calls: [{ tool: 'charge', input: { amountCents: 2500, orderId: 'basket-1' } }] }]),
+        tools,
+        prompt: 'buy it',
+        toolsContext: { charge: { customer, runId: 'shop-session' } },
+      });
+      read.push(toolOutcomes(outcome)[0]?.output);
+    }
+    const charges = world.fake.ledger.list('charge');
+    expect(charges.map((c) => c.customer)).toEqual([ids.alice, ids.bob]);
+    expect(read).toEqual([
+      { chargeId: charges[0]?.id, customer: ids.alice },
+      { chargeId: charges[1]?.id, customer: ids.bob },
+    ]);
+    // The same customer again in another run is the same call: replayed, not charged twice.
+    await drive('generateText', {
+      model: scriptedModel([{ calls: [{ tool: 'charge', input: { amountCents: 2500, orderId: 'basket-1' } }] }]),
+      tools,
+      prompt: 'buy it',
+      toolsContext: { charge: { customer: ids.alice, runId: 'another-session' } },
+    });
+    expect(world.fake.ledger.count('charge')).toBe(2);
   });
 
   it('keys the checkpoint on the named fields, or on a business key, so a reworded note is not a new charge', async () => {

@@ -1,8 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { sha256Hex } from './canonical-json.ts';
 import { type Duration, parseDuration } from './duration.ts';
-import { SpendguardError } from './errors.ts';
+import { SpendguardError, StoreUnavailableError } from './errors.ts';
 import {
+  type Caps,
+  capsSchema,
   type Narrowing,
   narrowPolicy,
   type PolicyDocument,
@@ -32,7 +34,10 @@ export interface IssueRootOptions {
 }
 
 export interface DeriveOptions extends Narrowing {
-  /** Derive the run key of this run: deriving again for the same run gives the same key (a new token). */
+  /**
+   * Derive the run key of this run: deriving again for the same run with the same narrowing gives
+   * the same key (a new token); with another narrowing it throws (see `VaultKeys.derive`).
+   */
   runId?: string;
   /** Time to live, no longer than the parent's; default: the policy's `keyTtl`, else the parent's. */
   ttl?: Duration;
@@ -91,7 +96,23 @@ export class VaultKeys {
     return { id, token: await this.#issueToken(id), expiresAt: record.expiresAt };
   }
 
-  /** Derive a child key from a parent token; it may only narrow the parent's policy. */
+  /**
+   * Derive a child key from a parent token; it may only narrow the parent's policy.
+   *
+   * With a `runId`, the run key's id comes from the parent's id and the run id, so every derive
+   * for that run (in any process) names one key and shares its spend. Deriving again returns that
+   * key with a new token, but only when it is exactly what this derive asks for: the same caps,
+   * the same operations (as a set), the same rate and the same expiry, all compared as they take
+   * effect (restating a parent's limit is no narrowing). A ttl counts from when the run key was
+   * first made, so the same ttl asked later finds the same key, expiring no later than asked.
+   * `name` is only a label and is not compared. Otherwise it throws:
+   * - `narrowing_violation`, naming the run id and each field that differs, when the run's key has
+   *   other limits (returning it could hand out a key wider than asked);
+   * - `key_invalid` when the run's key is revoked or expired: a stopped run stays stopped.
+   * Concurrent derives for one run end with one key: the store keeps the first record under an id,
+   * and each derive checks the record that was kept. `reused` is true when the key was there
+   * before this derive tried to make it.
+   */
   async derive(parentToken: string, options: DeriveOptions = {}): Promise<IssuedKey & { reused: boolean }> {
     const parent = await this.authenticate(parentToken);
     if ('code' in parent) {
@@ -111,37 +132,64 @@ export class VaultKeys {
     const policy = narrowPolicy(parent.policy, narrowing);
     const now = this.#now();
     const ttlMs = options.ttl === undefined ? policy.keyTtlMs : durationMs(options.ttl);
-    const parentExpiry = parent.key.expiresAt;
-    let expiresAt = ttlMs === undefined ? parentExpiry : now + ttlMs;
-    if (parentExpiry !== null && expiresAt !== null && expiresAt > parentExpiry) expiresAt = parentExpiry;
+    const { runId } = options;
     const id =
-      options.runId === undefined
+      runId === undefined
         ? `key_${randomBytes(8).toString('hex')}`
-        : `run_${sha256Hex(`${parent.key.id}\n${options.runId}`).slice(0, 16)}`;
-    const existing = options.runId === undefined ? undefined : await this.#store.getKey(id);
-    if (!existing) {
-      await this.#store.insertKey({
-        id,
-        parentId: parent.key.id,
-        rootId: parent.key.rootId,
-        chain: [...parent.key.chain, id],
-        policy: parent.key.policy,
-        narrowing,
-        name: options.name ?? null,
-        runId: options.runId ?? null,
-        createdAt: now,
-        expiresAt,
-        revokedAt: null,
-      });
-      this.#policies.set(id, policy);
-    }
-    const record = existing ?? (await this.#record(id));
-    return {
+        : `run_${sha256Hex(`${parent.key.id}\n${runId}`).slice(0, 16)}`;
+    const record: KeyRecord = {
       id,
-      token: await this.#issueToken(id),
-      expiresAt: record?.expiresAt ?? expiresAt,
-      reused: !!existing,
+      parentId: parent.key.id,
+      rootId: parent.key.rootId,
+      chain: [...parent.key.chain, id],
+      policy: parent.key.policy,
+      narrowing,
+      name: options.name ?? null,
+      runId: runId ?? null,
+      createdAt: now,
+      expiresAt: expiryOf(now, ttlMs, parent.key.expiresAt),
+      revokedAt: null,
     };
+    if (runId === undefined) {
+      await this.#store.insertKey(record);
+      this.#policies.set(id, policy);
+      return { id, token: await this.#issueToken(id), expiresAt: record.expiresAt, reused: false };
+    }
+
+    let runKey = await this.#store.getKey(id);
+    const reused = runKey !== undefined;
+    if (!runKey) {
+      await this.#store.insertKey(record);
+      // The store keeps the first record under an id: a concurrent derive's may have won.
+      runKey = await this.#store.getKey(id);
+      if (!runKey) throw new StoreUnavailableError(`the run key ${id} was not stored`);
+    }
+    if (runKey.revokedAt !== null) {
+      throw new SpendguardError(
+        'key_invalid',
+        `run ${runId} already has a key, revoked at ${isoTime(runKey.revokedAt)}: a revoked run key is not issued again. Use a new run id.`,
+      );
+    }
+    if (runKey.expiresAt !== null && runKey.expiresAt <= now) {
+      throw new SpendguardError(
+        'key_invalid',
+        `run ${runId} already has a key, expired at ${isoTime(runKey.expiresAt)}: an expired run key is not issued again. Use a new run id.`,
+      );
+    }
+    const differences = runKeyDifferences(
+      { policy: this.#policyOf(runKey), expiresAt: runKey.expiresAt },
+      // What this derive would have made, had it made the run key when it was made.
+      { policy, expiresAt: expiryOf(runKey.createdAt, ttlMs, parent.key.expiresAt) },
+    );
+    if (differences.length > 0) {
+      const has = differences.map((d) => `${d.field} ${d.has}`).join(', ');
+      const asks = differences.map((d) => `${d.field} ${d.asks}`).join(', ');
+      throw new SpendguardError(
+        'narrowing_violation',
+        `run ${runId} already has a key with ${has}; this derive asks for ${asks}. Use a new run id, or derive from the run key to narrow it further.`,
+      );
+    }
+    return { id, token: await this.#issueToken(id), expiresAt: runKey.expiresAt, reused };
   }
 
   /** Revoke a key by id; every key derived from it is refused from the next call on. */
@@ -248,4 +296,76 @@ function durationMs(value: Duration): number {
   if (ms === undefined)
     throw new SpendguardError('key_invalid', `ttl ${JSON.stringify(value)} is not a duration`);
   return ms;
+}
+
+/** When a key made at `createdAt` expires: `ttlMs` later, else with its parent; never after its parent. */
+function expiryOf(
+  createdAt: number,
+  ttlMs: number | undefined,
+  parentExpiresAt: number | null,
+): number | null {
+  if (ttlMs === undefined) return parentExpiresAt;
+  const expiresAt = createdAt + ttlMs;
+  return parentExpiresAt !== null && expiresAt > parentExpiresAt ? parentExpiresAt : expiresAt;
+}
+
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+const CAP_NAMES = Object.keys(capsSchema.shape) as (keyof Caps)[];
+
+/** What a run key allows, as `derive` compares it for one run id. */
+interface RunKeyTerms {
+  policy: ResolvedPolicy;
+  expiresAt: number | null;
+}
+
+/** A field where the run's key (`has`) differs from what a derive asks for, both as people read them. */
+interface RunKeyDifference {
+  field: string;
+  has: string;
+  asks: string;
+}
+
+/** Every field where two run keys differ: each cap, the operations as a set, the rate, the expiry. */
+function runKeyDifferences(has: RunKeyTerms, asks: RunKeyTerms): RunKeyDifference[] {
+  const differences: RunKeyDifference[] = [];
+  for (const name of CAP_NAMES) {
+    const [a, b] = [has.policy.caps[name], asks.policy.caps[name]];
+    if (a !== b)
+      differences.push({ field: `caps.${name}`, has: String(a ?? 'none'), asks: String(b ?? 'none') });
+  }
+  const [hasOperations, asksOperations] = [operationSet(has.policy), operationSet(asks.policy)];
+  if (
+    hasOperations.size !== asksOperations.size ||
+    [...hasOperations].some((id) => !asksOperations.has(id))
+  ) {
+    differences.push({
+      field: 'operations',
+      has: `[${[...hasOperations].sort().join(', ')}]`,
+      asks: `[${[...asksOperations].sort().join(', ')}]`,
+    });
+  }
+  const [hasRate, asksRate] = [has.policy.ratePerMinute, asks.policy.ratePerMinute];
+  if (hasRate !== asksRate) {
+    differences.push({
+      field: 'ratePerMinute',
+      has: String(hasRate ?? 'none'),
+      asks: String(asksRate ?? 'none'),
+    });
+  }
+  if (has.expiresAt !== asks.expiresAt) {
+    const expiry = (at: number | null) => (at === null ? 'never' : isoTime(at));
+    differences.push({
+      field: 'expiresAt',
+      has: expiry(has.expiresAt),
+      asks: `${expiry(asks.expiresAt)} (a ttl counts from when the run key was made)`,
+    });
+  }
+  return differences;
+}
+
+function operationSet(policy: ResolvedPolicy): Set<string> {
+  return new Set(policy.rules.map((rule) => rule.id));
 }
