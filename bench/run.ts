@@ -1,4 +1,5 @@
 import { coreOverhead } from './core-overhead.ts';
+import { decode } from './decode.ts';
 import { type BenchResult, printReport, writeResults } from './report.ts';
 import { revokeLatency } from './revoke-latency.ts';
 import { storeRoundTrips } from './store-round-trips.ts';
@@ -9,11 +10,16 @@ import { storeRoundTrips } from './store-round-trips.ts';
  * say) as modules returning a BenchResult. The Redis and Postgres benches need the servers of
  * SPENDGUARD_BENCH_REDIS_URL and SPENDGUARD_BENCH_POSTGRES_URL (default: this machine's).
  */
-const BENCHES: { name: string; run: () => Promise<BenchResult> }[] = [
+const ONLY = process.argv.slice(2);
+const ALL: { name: string; run: () => Promise<BenchResult> }[] = [
   { name: 'core-overhead', run: coreOverhead },
+  { name: 'decode', run: decode },
   { name: 'store-round-trips', run: storeRoundTrips },
   { name: 'revoke-latency', run: revokeLatency },
 ];
+
+/** `pnpm bench decode core-overhead` runs only the named benches; no names runs them all. */
+const BENCHES = ONLY.length === 0 ? ALL : ALL.filter((b) => ONLY.includes(b.name));
 
 let failed = false;
 for (const bench of BENCHES) {
