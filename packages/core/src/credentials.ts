@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SpendguardError } from './errors.ts';
 import type { CredentialSource } from './policy.ts';
+import { Redactor } from './redactor.ts';
 
 /**
  * Resolves each vendor's real secret by reference, at call time (so a rotated secret is picked
@@ -8,7 +9,7 @@ import type { CredentialSource } from './policy.ts';
  */
 export class Credentials {
   readonly #sources: Readonly<Record<string, CredentialSource>>;
-  readonly #seen = new Set<string>();
+  readonly #redactor = new Redactor();
 
   constructor(sources: Readonly<Record<string, CredentialSource>> = {}) {
     this.#sources = sources;
@@ -47,14 +48,15 @@ export class Credentials {
           `the ${vendor} credential: file ${source.file} is empty`,
         );
     }
-    this.#seen.add(value);
+    this.#redactor.add(value);
     return value;
   }
 
-  /** Replace every secret handed out so far with `[redacted]`. */
+  /**
+   * Replace every secret handed out so far with `[redacted]`, in every form a vendor might echo
+   * it in (see `Redactor`). Secrets shorter than 8 characters are left alone.
+   */
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.#seen) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
-    return out;
+    return this.#redactor.redact(text);
   }
 }

@@ -32,6 +32,23 @@ export interface Store {
   appendAudit(entry: AuditEntry): Promise<AuditRow>;
   /** Audit rows in sequence order, starting after `afterSeq`. */
   readAudit(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+  /**
+   * The chain head: the seq and hash of the newest row, updated in the same atomic step as every
+   * append (so deleting the newest rows, or all of them, is detected), and the latest anchor.
+   * Undefined when no row was ever appended.
+   */
+  auditHead(): Promise<AuditHead | undefined>;
+  /**
+   * Record an anchor: an HMAC of a head, made with a key the store never holds. Kept only if its
+   * seq is above the anchor already recorded (anchors only move forward).
+   */
+  anchorAudit(anchor: AuditAnchor): Promise<void>;
+
+  /**
+   * Checkpoints nobody is finishing: in progress with an unknown outcome, or whose lease has
+   * ended (`leaseUntil <= now`), oldest first. What a person reconciles (`guard.reconcile`).
+   */
+  listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
 
   close(): Promise<void>;
 }
@@ -87,6 +104,9 @@ export interface CheckpointRecord {
   result: string | null;
   actualMicros: number | null;
   error: { message: string; status?: number } | null;
+  /** The vendor and operation (`POST /v1/refunds`) of the call, for people reading pending work. */
+  vendor: string | null;
+  operation: string | null;
 }
 
 export interface CapWindow {
@@ -118,8 +138,13 @@ export interface BeginPlan {
   costMicros: number;
   windows: CapWindow[];
   rates: { id: string; keyId: string; limit: number; expiresAt: number }[];
-  /** Set when policy wants a human's yes for this call. */
-  approval: Omit<ApprovalRecord, 'state' | 'decidedAt' | 'decidedBy' | 'reason'> | null;
+  /**
+   * Set when policy wants a human's yes for this call. An approved record admits this call only
+   * when it is unused, unexpired (`decidedAt + ttlMs > now`), has the same fingerprint and
+   * `plan.costMicros <= costMicros`; otherwise it is replaced by a fresh pending record (same
+   * id) and begin answers needs_approval again. Admitting the call sets `usedAt`.
+   */
+  approval: Omit<ApprovalRecord, 'state' | 'decidedAt' | 'decidedBy' | 'reason' | 'usedAt'> | null;
   /** The audit row written when begin itself decides (denied, replayed, needs_approval). */
   audit: AuditEntry;
 }
@@ -174,7 +199,16 @@ export interface ApprovalRecord {
   keyId: string;
   vendor: string;
   operation: string;
+  /** The most the approved call may cost: a higher estimate needs a new approval. */
   costMicros: number;
+  /** The call approved (vendor, operation, path, params, account): one approval, one call. */
+  fingerprint: string;
+  /** The vendor account the call acts on (Stripe-Account, Twilio's account SID), or null. */
+  account: string | null;
+  /** How long an approval stays good after the decision. */
+  ttlMs: number;
+  /** When the approved call was admitted: an approval is used once. */
+  usedAt: number | null;
   state: 'pending' | 'approved' | 'denied';
   createdAt: number;
   decidedAt: number | null;
@@ -218,6 +252,20 @@ export interface AuditEntry {
   upstreamObjectId: string | null;
   latencyMs: number | null;
   traceId: string | null;
+}
+
+/** The newest row's seq and hash, and the latest anchor. */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+  anchor: AuditAnchor | null;
+}
+
+/** HMAC-SHA256 (hex) of `${seq}:${hash}` under the audit key, which the store never holds. */
+export interface AuditAnchor {
+  seq: number;
+  hash: string;
+  hmac: string;
 }
 
 export interface AuditRow extends AuditEntry {

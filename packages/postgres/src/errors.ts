@@ -1,4 +1,10 @@
-import { StoreUnavailableError } from '@spendguard/core';
+import { Redactor, StoreUnavailableError } from '@spendguard/core';
+
+/**
+ * Core's redactor: the store gives it the URL and its password, and it hides them, in every form
+ * a driver might echo them in, in anything we pass on.
+ */
+export { Redactor };
 
 /** SQLSTATEs after which the whole transaction is safely retried: it was rolled back. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -36,21 +42,6 @@ export function isConnectionError(error: unknown): boolean {
   return /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Connection ended/i.test(
     message,
   );
-}
-
-/** Hides the password and the whole URL in anything we pass on. */
-export class Redactor {
-  readonly #secrets: string[];
-
-  constructor(secrets: (string | undefined)[]) {
-    this.#secrets = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 3);
-  }
-
-  redact(text: string): string {
-    let out = text;
-    for (const secret of this.#secrets) out = out.split(secret).join('[redacted]');
-    return out;
-  }
 }
 
 /** Every failure leaves the store as a StoreUnavailableError with a redacted message. */

@@ -1,4 +1,4 @@
-import { StoreUnavailableError } from '@spendguard/core';
+import { Redactor, StoreUnavailableError } from '@spendguard/core';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { LuaScript } from './lua/scripts.ts';
 
@@ -32,7 +32,7 @@ export interface RedisStoreStats {
 export class Connections {
   readonly #clients: RedisClient[];
   readonly #owned: boolean;
-  readonly #secrets: string[];
+  readonly #redactor: Redactor;
   readonly #connectTimeoutMs: number;
   /** Opened clients that have been ready at least once. Before that, a call waits for the first connect. */
   readonly #everReady = new WeakSet<RedisClient>();
@@ -45,7 +45,7 @@ export class Connections {
 
   constructor(settings: ConnectionSettings) {
     this.#connectTimeoutMs = settings.connectTimeoutMs;
-    this.#secrets = secretsOf(settings);
+    this.#redactor = new Redactor(secretsOf(settings));
     if (settings.client) {
       this.#clients = [settings.client];
       this.#owned = false;
@@ -136,11 +136,9 @@ export class Connections {
     );
   }
 
-  /** Remove the password from a message. */
+  /** Remove the password, in every form core's redactor knows, from a message. */
   redact(message: string): string {
-    let out = message;
-    for (const secret of this.#secrets) out = out.split(secret).join('[redacted]');
-    return out;
+    return this.#redactor.redact(message);
   }
 
   async #client(): Promise<RedisClient> {
@@ -188,7 +186,7 @@ export class Connections {
   }
 }
 
-function secretsOf(settings: ConnectionSettings): string[] {
+function secretsOf(settings: ConnectionSettings): Set<string> {
   const secrets = new Set<string>();
   const password = settings.redisOptions?.password;
   if (password) secrets.add(password);
@@ -205,5 +203,5 @@ function secretsOf(settings: ConnectionSettings): string[] {
       // Not a URL (a unix socket path): nothing to redact.
     }
   }
-  return [...secrets].filter((s) => s.length > 0);
+  return secrets;
 }

@@ -1,5 +1,12 @@
 import { expect, it } from 'vitest';
-import { createHandle, type FakeRequest, type FakeResponse, jsonResponse, type Outcome } from './engine.ts';
+import {
+  createHandle,
+  encodeCredential,
+  type FakeRequest,
+  type FakeResponse,
+  jsonResponse,
+  type Outcome,
+} from './engine.ts';
 import { Faults, type StripeFault } from './faults.ts';
 import { IdempotencyStore } from './idempotency.ts';
 
@@ -11,6 +18,7 @@ function vendor(options: { keepsInjectedFailure?: boolean } = {}) {
     takeFault: faults.take.bind(faults),
     now: () => 0,
     authenticate: (r) => (r.headers.get('authorization') === 'ok' ? undefined : jsonResponse(401, {})),
+    credentialOf: (r) => ({ user: 'user', secret: r.headers.get('authorization') ?? '' }),
     route: (r) =>
       r.path === '/act'
         ? {
@@ -137,4 +145,31 @@ it('resets after acting, and holds the answer back for timeout_after_act', async
     delayMs: 5000,
   });
   expect(v.acted()).toBe(2);
+});
+
+it('echoes the credential into the answer, the answer it stores for replay, and error messages', async () => {
+  const v = vendor({ keepsInjectedFailure: false });
+  v.faults.inject({ kind: 'echo_credential', encoding: 'raw' });
+  expect(JSON.parse((await v.send('k')).body)).toEqual({ acted: 1, credential_echo: 'ok' });
+  expect(JSON.parse((await v.send('k')).body)).toEqual({ acted: 1, credential_echo: 'ok' });
+  v.faults.inject({ kind: 'echo_credential', encoding: 'basic' });
+  v.faults.inject({ kind: 'rate_limit' });
+  expect(JSON.parse((await v.send('k2')).body)).toEqual({
+    message: `(credential received: ${btoa('user:ok')})`,
+  });
+  v.faults.inject({ kind: 'echo_credential', encoding: 'url' });
+  v.faults.inject({ kind: 'fail_after_act' });
+  const failed = await v.send('k3');
+  expect(failed.status).toBe(500);
+  expect(JSON.parse(failed.body)).toEqual({ error: 'boom', message: '(credential received: ok)' });
+  // The real answer stored behind the 500 carries the echo too.
+  expect(JSON.parse((await v.send('k3')).body)).toEqual({ acted: 2, credential_echo: 'ok' });
+});
+
+it('encodes a received credential as raw, URL-encoded, base64 or a base64 Basic pair', () => {
+  const credential = { user: 'AC1', secret: 'to ken/+' };
+  expect(encodeCredential(credential, 'raw')).toBe('to ken/+');
+  expect(encodeCredential(credential, 'url')).toBe('to%20ken%2F%2B');
+  expect(encodeCredential(credential, 'base64')).toBe(btoa('to ken/+'));
+  expect(encodeCredential(credential, 'basic')).toBe(btoa('AC1:to ken/+'));
 });

@@ -1,4 +1,10 @@
-import { DEFAULT_TIMEOUT_FAULT_MS, type FaultKind, type FaultRequest, type StripeFault } from './faults.ts';
+import {
+  DEFAULT_TIMEOUT_FAULT_MS,
+  type EchoEncoding,
+  type FaultKind,
+  type FaultRequest,
+  type StripeFault,
+} from './faults.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { sleep } from './sleep.ts';
 
@@ -71,12 +77,20 @@ export interface IdempotencyRules {
   keepsInjectedFailure: boolean;
 }
 
+/** The credential an authenticated request carried: the Basic-auth user (or '') and the secret. */
+export interface ReceivedCredential {
+  user: string;
+  secret: string;
+}
+
 export interface VendorSpec<P> {
   /** Takes one use of the first armed fault of one of `kinds` that matches (see `Faults.take`). */
   takeFault(request: FaultRequest, kinds: readonly FaultKind[]): StripeFault | undefined;
   now: () => number;
   /** An error answer when the credentials are missing or wrong; undefined when they are right. */
   authenticate(request: FakeRequest): FakeResponse | undefined;
+  /** The credential a request that passed `authenticate` carried, for `echo_credential`. */
+  credentialOf(request: FakeRequest): ReceivedCredential;
   /** The operation for this request, or an error answer (unknown route, unreadable body). */
   route(request: FakeRequest): Operation<P> | FakeResponse;
   rateLimited(): FakeResponse;
@@ -139,9 +153,14 @@ export function createHandle<P>(spec: VendorSpec<P>): Handle {
       return respond(operation);
     }
     const faultRequest: FaultRequest = { ...base, params: operation.params };
+    const echoFault = spec.takeFault(faultRequest, ['echo_credential']);
+    const echo = (response: FakeResponse): FakeResponse =>
+      echoFault?.kind === 'echo_credential'
+        ? withEcho(response, encodeCredential(spec.credentialOf(request), echoFault.encoding))
+        : response;
     if (spec.takeFault(faultRequest, ['rate_limit'])) {
       // Refused before the idempotency layer: nothing stored under the key.
-      const limited = spec.rateLimited();
+      const limited = echo(spec.rateLimited());
       finish(limited, operation.params, { fault: 'rate_limit' });
       return respond(limited);
     }
@@ -157,7 +176,7 @@ export function createHandle<P>(spec: VendorSpec<P>): Handle {
       }
       const claim = rules.store.claim(key, fingerprint(request, operation.params));
       if (claim.type === 'in_flight' || claim.type === 'mismatch') {
-        const conflict = claim.type === 'in_flight' ? rules.inFlight(key) : rules.mismatch(key);
+        const conflict = echo(claim.type === 'in_flight' ? rules.inFlight(key) : rules.mismatch(key));
         finish(conflict, operation.params);
         return respond(conflict);
       }
@@ -176,20 +195,19 @@ export function createHandle<P>(spec: VendorSpec<P>): Handle {
       const latencyFault = spec.takeFault(faultRequest, ['latency']);
       const latency = latencyFault?.kind === 'latency' ? latencyFault : undefined;
       fault = spec.takeFault(faultRequest, AFTER_ACT_FAULTS);
-      applied = fault?.kind ?? latency?.kind;
+      applied = fault?.kind ?? latency?.kind ?? echoFault?.kind;
       // The key stays in flight while waiting, as it does at the vendor while a request runs.
       if (latency) await sleep(latency.ms, signal);
-      const failure = fault?.kind === 'fail_after_act' ? spec.serverError(fault.status ?? 500) : undefined;
+      const failure =
+        fault?.kind === 'fail_after_act' ? echo(spec.serverError(fault.status ?? 500)) : undefined;
       if (replay) {
-        response = failure ?? replay;
+        response = failure ?? echo(replay);
       } else {
         const result = operation.act(faultRequest);
-        response = failure ?? result.response;
-        const kept = result.keep
-          ? failure && rules?.keepsInjectedFailure
-            ? failure
-            : result.response
-          : undefined;
+        // Echoed before it is stored: the vendor keeps the answer it wrote.
+        const answer = echo(result.response);
+        response = failure ?? answer;
+        const kept = result.keep ? (failure && rules?.keepsInjectedFailure ? failure : answer) : undefined;
         if (claimed !== undefined) {
           if (kept) rules?.store.complete(claimed, kept);
           else rules?.store.release(claimed);
@@ -208,6 +226,40 @@ export function createHandle<P>(spec: VendorSpec<P>): Handle {
     if (fault?.kind === 'timeout_after_act') return respond(response, fault.ms ?? DEFAULT_TIMEOUT_FAULT_MS);
     return respond(response);
   };
+}
+
+/** The credential written in one of `echo_credential`'s encodings. */
+export function encodeCredential(credential: ReceivedCredential, encoding: EchoEncoding): string {
+  switch (encoding) {
+    case 'raw':
+      return credential.secret;
+    case 'url':
+      return encodeURIComponent(credential.secret);
+    case 'base64':
+      return Buffer.from(credential.secret).toString('base64');
+    case 'basic':
+      return Buffer.from(`${credential.user}:${credential.secret}`).toString('base64');
+  }
+}
+
+/**
+ * The answer with `text` in its body: appended to an error's message (Stripe nests it under
+ * `error`), or as the `credential_echo` field of a successful answer.
+ */
+function withEcho(response: FakeResponse, text: string): FakeResponse {
+  const body = JSON.parse(response.body) as Record<string, unknown>;
+  if (response.status >= 400) {
+    const error = isRecord(body.error) ? body.error : body;
+    const said = typeof error.message === 'string' ? `${error.message} ` : '';
+    error.message = `${said}(credential received: ${text})`;
+  } else {
+    body.credential_echo = text;
+  }
+  return { ...response, body: JSON.stringify(body) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** What "the same request" means for idempotency: the same method, path and parameters. */

@@ -2,6 +2,13 @@
 export const DEFAULT_TIMEOUT_FAULT_MS = 120_000;
 
 /**
+ * How `echo_credential` writes the credential the fake received: as it is, URL-encoded
+ * (`encodeURIComponent`), base64 of the secret, or base64 of the Basic-auth pair `user:secret`
+ * (Twilio: `AccountSid:AuthToken`; Stripe and Resend, whose keys come as a Bearer token: `:key`).
+ */
+export type EchoEncoding = 'raw' | 'url' | 'base64' | 'basic';
+
+/**
  * What can go wrong, for every fake. "After act" means the vendor did the work (recorded the
  * object, moved the money, sent the message) before the failure: the client cannot know.
  */
@@ -15,7 +22,14 @@ export type CommonFault =
   /** Wait `ms`, then act and answer normally. An idempotency key stays in flight while waiting. */
   | { kind: 'latency'; ms: number }
   /** Answer 429 without acting. */
-  | { kind: 'rate_limit' };
+  | { kind: 'rate_limit' }
+  /**
+   * Whatever the fake answers this request (its normal answer, a 4xx, or the 5xx or late answer
+   * of another fault) carries the credential it received, written in `encoding`: appended to the
+   * error's message, or as a `credential_echo` field of a successful answer. An answer stored for
+   * idempotent replay keeps it, so a retry with the same key gets it too.
+   */
+  | { kind: 'echo_credential'; encoding: EchoEncoding };
 
 /** Stripe's faults: the common ones and a card decline. */
 export type StripeFault =
@@ -48,10 +62,10 @@ interface Armed<F> {
 }
 
 /**
- * Faults armed on a fake; each request takes the first armed one of a kind that matches. A
- * `rate_limit` is taken after authentication and routing (a 401 or 404 takes none); then, once
- * the idempotency layer let the request through (a 409 takes none), one `latency` and one
- * after-act fault; a `card_decline` only by a request that charges a card.
+ * Faults armed on a fake; each request takes the first armed one of a kind that matches. An
+ * `echo_credential`, then a `rate_limit`, is taken after authentication and routing (a 401 or 404
+ * takes none); then, once the idempotency layer let the request through (a 409 takes none), one
+ * `latency` and one after-act fault; a `card_decline` only by a request that charges a card.
  */
 export class Faults<F extends StripeFault = CommonFault> {
   #armed: Armed<F>[] = [];

@@ -3,6 +3,7 @@ export type { FakeVendor } from './fake-vendor.ts';
 export {
   type CommonFault,
   DEFAULT_TIMEOUT_FAULT_MS,
+  type EchoEncoding,
   type FaultKind,
   type FaultRequest,
   Faults,

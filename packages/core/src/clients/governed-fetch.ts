@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { ExecuteDecision } from '../decision.ts';
 import { RequestInvalidError, SpendguardError } from '../errors.ts';
 import type { Guard } from '../guard.ts';
@@ -70,6 +71,8 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
   for (const profile of profiles.values()) for (const host of profile.hosts) byHost.set(host, profile.vendor);
   for (const [host, vendor] of Object.entries(options.hosts ?? {})) byHost.set(host, vendor);
   const send = options.fetch ?? globalThis.fetch;
+  // The guard knows every secret it handed out; whatever the vendor sends back passes through this.
+  const redact = (text: string) => options.guard.redact(text);
 
   return async function governedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const request = new Request(input, init);
@@ -123,6 +126,7 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
       {
         key,
         vendor,
+        account: profile.accountOf?.(request.headers, url.pathname),
         method: request.method,
         path: url.pathname,
         params,
@@ -150,10 +154,12 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
           transportError = error;
           throw error;
         }
+        // Redacted as it arrives: a failed call's answer goes back to the SDK as it is, and a
+        // successful one is stored and replayed.
         vendorAnswer = {
           status: response.status,
-          headers: keptHeaders(response.headers),
-          body: await response.text(),
+          headers: keptHeaders(response.headers, redact),
+          body: redact(await response.text()),
         };
         if (!response.ok) throw new VendorHttpError(response.status);
         return vendorAnswer;
@@ -177,7 +183,7 @@ export function createGovernedFetch(options: GovernedFetchOptions): typeof fetch
       case 'failed':
         // The vendor's own answer or transport error, so the SDK reacts as it always does.
         if (vendorAnswer) return toResponse(vendorAnswer, { 'spendguard-decision': decision.code });
-        if (transportError !== undefined) throw transportError;
+        if (transportError !== undefined) throw scrubbed(transportError, redact);
         return refusal(
           profile,
           decision.code === 'outcome_unknown' ? 'outcome_unknown' : 'vendor_error',
@@ -224,13 +230,48 @@ function toResponse(stored: StoredResponse, extra: Record<string, string>): Resp
   return new Response(stored.body, { status: stored.status, headers: { ...stored.headers, ...extra } });
 }
 
-function keptHeaders(headers: Headers): Record<string, string> {
+function keptHeaders(headers: Headers, redact: (text: string) => string): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const name of KEPT_HEADERS) {
     const value = headers.get(name);
-    if (value !== null) kept[name] = value;
+    if (value !== null) kept[name] = redact(value);
   }
   return kept;
+}
+
+/**
+ * The transport error as it was thrown, unless anything in it (message, stack, causes, fields)
+ * carries a secret, as the errors of some HTTP clients do with the request's headers. Then a
+ * plain copy with the same name and code, so the SDK still reads it as the same failure, a
+ * redacted message and stack, and no cause: it would be logged with the secret in it.
+ */
+function scrubbed(error: unknown, redact: (text: string) => string): unknown {
+  const text = errorText(error);
+  if (redact(text) === text) return error;
+  const { name, message, stack, code } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown;
+    message?: unknown;
+    stack?: unknown;
+    code?: unknown;
+  };
+  const copy = new Error(redact(typeof message === 'string' ? message : String(error))) as Error & {
+    code?: unknown;
+  };
+  if (typeof name === 'string') copy.name = name;
+  if (typeof stack === 'string') copy.stack = redact(stack);
+  if (typeof code === 'string' || typeof code === 'number') copy.code = code;
+  return copy;
+}
+
+/** All an error would show when logged or serialized: its inspection (causes included) and its JSON. */
+function errorText(error: unknown): string {
+  let json = '';
+  try {
+    json = JSON.stringify(error) ?? '';
+  } catch {
+    // circular: the inspection below still shows every field
+  }
+  return `${inspect(error, { depth: 6 })}\n${json}`;
 }
 
 function parseJson(text: string): unknown {

@@ -159,9 +159,8 @@ export function createFakeResend(options: FakeResendOptions = {}): FakeResend {
     takeFault: faults.take.bind(faults),
     now,
     authenticate: (request) => {
-      const header = request.headers.get('authorization');
-      const [scheme = '', token = ''] = (header ?? '').trim().split(/\s+/, 2);
-      if (!header || scheme.toLowerCase() !== 'bearer' || token === '') {
+      const token = bearerToken(request);
+      if (token === undefined) {
         return resendError(
           401,
           'missing_api_key',
@@ -170,6 +169,7 @@ export function createFakeResend(options: FakeResendOptions = {}): FakeResend {
       }
       return token === apiKey ? undefined : resendError(403, 'invalid_api_key', 'API key is invalid');
     },
+    credentialOf: (request) => ({ user: '', secret: bearerToken(request) ?? '' }),
     route,
     rateLimited: () =>
       resendError(
@@ -218,6 +218,12 @@ export function createFakeResend(options: FakeResendOptions = {}): FakeResend {
       stored.clear();
     },
   });
+}
+
+/** The token of `Authorization: Bearer <token>`, if the request has one. */
+function bearerToken(request: FakeRequest): string | undefined {
+  const [scheme = '', token = ''] = (request.headers.get('authorization') ?? '').trim().split(/\s+/, 2);
+  return scheme.toLowerCase() === 'bearer' && token !== '' ? token : undefined;
 }
 
 function sent(response: FakeResponse): ActResult {

@@ -51,6 +51,7 @@ export function createFakeStripe(options: FakeStripeOptions = {}): FakeStripe {
     takeFault,
     now,
     authenticate: (request) => authenticate(request, secretKey),
+    credentialOf: (request) => ({ user: '', secret: readKey(request) ?? '' }),
     route: (request) => api.route(request),
     rateLimited: () =>
       stripeError(429, {

@@ -155,6 +155,11 @@ export function createFakeTwilio(options: FakeTwilioOptions = {}): FakeTwilio {
       basicAuth(request) === `${accountSid}:${authToken}`
         ? undefined
         : twilioError(401, 20003, 'Authenticate', { 'www-authenticate': 'Basic realm="Twilio API"' }),
+    credentialOf: (request) => {
+      const pair = basicAuth(request) ?? ':';
+      const colon = pair.indexOf(':');
+      return { user: pair.slice(0, colon), secret: pair.slice(colon + 1) };
+    },
     route,
     rateLimited: () => twilioError(429, 20429, 'Too Many Requests'),
     serverError: (status) => twilioError(status, 20500, 'Internal Server Error'),
