@@ -1,6 +1,7 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chainAudit, GENESIS_HASH, verifyAuditRows } from './audit-chain.ts';
-import type { AuditEntry, AuditRow } from './store.ts';
+import { auditAnchor, chainAudit, GENESIS_HASH, verifyAuditChain, verifyAuditRows } from './audit-chain.ts';
+import type { AuditEntry, AuditHead, AuditRow } from './store.ts';
 
 function entry(code: string): AuditEntry {
   return {
@@ -57,5 +58,100 @@ describe('audit chain', () => {
     const rows = chain(5);
     rows.splice(3, 1);
     expect(verifyAuditRows(rows)).toMatchObject({ ok: false, seq: 4, problem: 'missing' });
+  });
+});
+
+describe('audit chain against its head and anchor', () => {
+  const KEY = 'audit-key';
+  const headOf = (row: AuditRow, anchor: AuditHead['anchor'] = null): AuditHead => ({
+    seq: row.seq,
+    hash: row.hash,
+    anchor,
+  });
+
+  it('anchors a head with HMAC-SHA256 of "seq:hash"', () => {
+    const anchor = auditAnchor(KEY, 7, 'ab'.repeat(32));
+    expect(anchor).toEqual({
+      seq: 7,
+      hash: 'ab'.repeat(32),
+      hmac: createHmac('sha256', KEY)
+        .update(`7:${'ab'.repeat(32)}`)
+        .digest('hex'),
+    });
+  });
+
+  it('passes an untouched chain, and rows appended after the head was read', () => {
+    const rows = chain(5);
+    expect(verifyAuditChain([], undefined)).toEqual({ ok: true, rows: 0 });
+    expect(verifyAuditChain(rows, headOf(rows[4] as AuditRow))).toEqual({ ok: true, rows: 5 });
+    expect(verifyAuditChain(rows, headOf(rows[2] as AuditRow))).toEqual({ ok: true, rows: 5 });
+  });
+
+  it('names the newest rows, or all of them, deleted behind the head', () => {
+    const rows = chain(5);
+    const head = headOf(rows[4] as AuditRow);
+    expect(verifyAuditChain(rows.slice(0, 4), head)).toEqual({
+      ok: false,
+      rows: 4,
+      seq: 5,
+      problem: 'truncated',
+      message: 'audit row 5 is missing: the head is at row 5',
+    });
+    expect(verifyAuditChain([], head)).toEqual({
+      ok: false,
+      rows: 0,
+      seq: 1,
+      problem: 'truncated',
+      message: 'audit rows 1 to 5 are missing: the head is at row 5',
+    });
+  });
+
+  it('names rows without a head, and a head whose hash is not its row', () => {
+    const rows = chain(3);
+    expect(verifyAuditChain(rows, undefined)).toMatchObject({ ok: false, seq: 3, problem: 'head_missing' });
+    const head = { ...headOf(rows[2] as AuditRow), hash: 'f'.repeat(64) };
+    expect(verifyAuditChain(rows, head)).toMatchObject({ ok: false, seq: 3, problem: 'edited' });
+  });
+
+  it('tells two swapped rows from a deleted one', () => {
+    const rows = chain(5);
+    const swapped = [rows[0], rows[2], rows[1], rows[3], rows[4]] as AuditRow[];
+    expect(verifyAuditChain(swapped, headOf(rows[4] as AuditRow))).toMatchObject({
+      ok: false,
+      seq: 2,
+      problem: 'reordered',
+      message: 'audit row 2 is out of order (row 3 comes before it)',
+    });
+    const twice = [rows[0], rows[1], rows[1], rows[2]] as AuditRow[];
+    expect(verifyAuditRows(twice)).toMatchObject({ ok: false, seq: 2, problem: 'reordered' });
+  });
+
+  it('with the key, names a chain rewritten from its first row even when the head agrees', () => {
+    const rows = chain(5);
+    const anchor = auditAnchor(KEY, 4, (rows[3] as AuditRow).hash);
+    expect(verifyAuditChain(rows, headOf(rows[4] as AuditRow, anchor), { anchorKey: KEY })).toEqual({
+      ok: true,
+      rows: 5,
+    });
+    const forged: AuditRow[] = [];
+    for (const { seq, prevHash: _p, hash: _h, ...entry } of rows) {
+      forged.push(chainAudit(seq === 1 ? { ...entry, actualCostUsd: 0 } : entry, forged.at(-1)));
+    }
+    const forgedHead = headOf(forged[4] as AuditRow, anchor);
+    expect(verifyAuditChain(forged, forgedHead)).toEqual({ ok: true, rows: 5 });
+    expect(verifyAuditChain(forged, forgedHead, { anchorKey: KEY })).toEqual({
+      ok: false,
+      rows: 5,
+      seq: 4,
+      problem: 'anchor_mismatch',
+      message: 'audit row 4 does not match its anchor: the chain was rewritten',
+    });
+    const reanchored = headOf(forged[4] as AuditRow, auditAnchor('guess', 5, (forged[4] as AuditRow).hash));
+    expect(verifyAuditChain(forged, reanchored, { anchorKey: KEY })).toMatchObject({
+      ok: false,
+      seq: 5,
+      problem: 'anchor_mismatch',
+      message: 'the anchor of audit row 5 is not signed by the audit key',
+    });
   });
 });

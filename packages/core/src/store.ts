@@ -46,7 +46,8 @@ export interface Store {
 
   /**
    * Checkpoints nobody is finishing: in progress with an unknown outcome, or whose lease has
-   * ended (`leaseUntil <= now`), oldest first. What a person reconciles (`guard.reconcile`).
+   * ended (`leaseUntil <= now`), oldest `startedAt` first (then by id), at most `limit` (default
+   * 100). What a person reconciles (`guard.reconcile`).
    */
   listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
 

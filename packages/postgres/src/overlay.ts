@@ -1,7 +1,7 @@
 import type { ApprovalRecord, AuditRow, CheckpointRecord, KeyRecord, StateTx } from '@spendguard/core';
 import type { Tables } from './schema.ts';
 
-/** Thrown by `lastAudit()` when the step did not lock the audit head up front; the store locks it and reruns. */
+/** Thrown by `auditHead()` when the step did not lock the audit head up front; the store locks it and reruns. */
 export class NeedsAuditHead extends Error {
   constructor() {
     super('the audit head is not loaded');
@@ -105,7 +105,7 @@ export class Overlay implements StateTx {
     this.#marks.set(id, expiresAt);
   }
 
-  lastAudit(): { seq: number; hash: string } | undefined {
+  auditHead(): { seq: number; hash: string } | undefined {
     if (!this.#head) throw new NeedsAuditHead();
     return this.#head.seq === 0 ? undefined : this.#head;
   }
@@ -135,10 +135,14 @@ export class Overlay implements StateTx {
     };
     for (const c of this.#checkpoints.values()) {
       parts.push(
-        `INSERT INTO ${t.checkpoints} AS c (id, state, fencing_token, reserved_micros, windows, data) ` +
-          `VALUES (${p(c.id)}, ${p(c.state)}, ${p(c.fencingToken)}, ${p(c.reservedMicros)}, ${p(c.windows, '::text[]')}, ${p(JSON.stringify(c))}) ` +
+        `INSERT INTO ${t.checkpoints} AS c (id, state, fencing_token, reserved_micros, windows, ` +
+          'outcome_unknown, lease_until, started_at, data) ' +
+          `VALUES (${p(c.id)}, ${p(c.state)}, ${p(c.fencingToken)}, ${p(c.reservedMicros)}, ${p(c.windows, '::text[]')}, ` +
+          `${p(c.outcomeUnknown)}, ${p(c.leaseUntil)}, ${p(c.startedAt)}, ${p(JSON.stringify(c))}) ` +
           'ON CONFLICT (id) DO UPDATE SET state = excluded.state, fencing_token = excluded.fencing_token, ' +
-          'reserved_micros = excluded.reserved_micros, windows = excluded.windows, data = excluded.data',
+          'reserved_micros = excluded.reserved_micros, windows = excluded.windows, ' +
+          'outcome_unknown = excluded.outcome_unknown, lease_until = excluded.lease_until, ' +
+          'started_at = excluded.started_at, data = excluded.data',
       );
     }
     if (dropPlaceholder !== undefined && !this.#checkpoints.has(dropPlaceholder)) {

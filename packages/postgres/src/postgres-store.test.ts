@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import {
+  type CheckpointRecord,
   createGuard,
   type ExecuteDecision,
   type ExecuteRequest,
@@ -10,6 +11,7 @@ import { describeStoreConformance } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres-store.ts';
+import { MIGRATIONS, type Tables, tables } from './schema.ts';
 import { testSchemas } from './test-support.ts';
 
 const db = testSchemas();
@@ -19,13 +21,36 @@ describeStoreConformance('postgres', () => db.store(), {
   async tamperAudit(store, seq, how) {
     const audit = `"${(store as PostgresStore).schema}".audit`;
     if (how === 'delete') await db.sql(`DELETE FROM ${audit} WHERE seq = $1`, [seq]);
-    else {
+    else if (how === 'swap') {
+      await db.sql(
+        `UPDATE ${audit} a SET data = b.data FROM ${audit} b WHERE (a.seq, b.seq) IN (($1::bigint, $1 + 1), ($1 + 1, $1))`,
+        [seq],
+      );
+    } else {
       const [row] = await db.sql<{ data: string }>(`SELECT data FROM ${audit} WHERE seq = $1`, [seq]);
       await db.sql(`UPDATE ${audit} SET data = $1 WHERE seq = $2`, [
         JSON.stringify({ ...JSON.parse(row?.data ?? '{}'), amount: 9999 }),
         seq,
       ]);
     }
+  },
+  async rewriteAudit(store, rows, head) {
+    const schema = `"${(store as PostgresStore).schema}"`;
+    await db.sql(`DELETE FROM ${schema}.audit`);
+    await db.sql(
+      `WITH added AS (INSERT INTO ${schema}.audit (seq, hash, data) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])) ` +
+        `UPDATE ${schema}.audit_head SET seq = $4, hash = $5, anchor_seq = $6, anchor_hash = $7, anchor_hmac = $8`,
+      [
+        rows.map((r) => r.seq),
+        rows.map((r) => r.hash),
+        rows.map((r) => JSON.stringify(r)),
+        head.seq,
+        head.hash,
+        head.anchor?.seq ?? null,
+        head.anchor?.hash ?? null,
+        head.anchor?.hmac ?? null,
+      ],
+    );
   },
 });
 
@@ -50,8 +75,8 @@ describe('postgres store', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: db.url, schema, max: 1 }));
     const results = await Promise.all(stores.map((s) => s.migrate()));
     expect(results.filter((r) => r.from === 0)).toHaveLength(1);
-    expect(results.every((r) => r.to === 1)).toBe(true);
-    expect(await stores[0]?.migrate()).toEqual({ from: 1, to: 1 });
+    expect(results.every((r) => r.to === 2)).toBe(true);
+    expect(await stores[0]?.migrate()).toEqual({ from: 2, to: 2 });
     const tables = await db.sql<{ table_name: string }>(
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1',
       [schema],
@@ -68,6 +93,46 @@ describe('postgres store', () => {
       'tokens',
     ]);
     await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('upgrades a version 1 schema: its in-progress checkpoints are listed pending', async () => {
+    const schema = db.schema();
+    const t = tables(schema);
+    const v1 = MIGRATIONS[0] as (t: Tables) => string;
+    await db.sql(
+      `CREATE SCHEMA "${schema}"; CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, ` +
+        `applied_at timestamptz NOT NULL DEFAULT now()); ${v1(t)}; INSERT INTO ${t.migrations} (version) VALUES (1)`,
+    );
+    // Written by version 1: no vendor or operation yet, and strings Postgres's JSON functions refuse.
+    const checkpoint = (id: string, state: CheckpointRecord['state'], startedAt: number) => ({
+      id,
+      key: 'order \u0000 "leaseUntil":1 é',
+      fingerprint: 'fp',
+      state,
+      outcomeUnknown: state === 'in_progress',
+      generation: 1,
+      fencingToken: 1,
+      leaseUntil: startedAt + 30_000,
+      keyId: 'key_1',
+      reservedMicros: 1_500_000,
+      windows: ['key_1:life'],
+      startedAt,
+      completedAt: null,
+      result: null,
+      actualMicros: null,
+      error: { message: 'socket hang up \u0000' },
+    });
+    const rows = [checkpoint('cp_b', 'in_progress', 2e12), checkpoint('cp_a', 'in_progress', 1.5e12)];
+    for (const c of [...rows, checkpoint('cp_done', 'completed', 1e12)]) {
+      await db.sql(
+        `INSERT INTO ${t.checkpoints} (id, state, fencing_token, reserved_micros, windows, data) VALUES ($1, $2, 1, 0, '{}', $3)`,
+        [c.id, c.state, JSON.stringify(c)],
+      );
+    }
+    const store = new PostgresStore({ url: db.url, schema });
+    expect(await store.migrate()).toEqual({ from: 1, to: 2 });
+    expect(await store.listPending({ now: 0 })).toEqual([rows[1], rows[0]]);
+    await store.close();
   });
 
   it('tells to migrate when the schema is missing, and refuses bad schema names', async () => {

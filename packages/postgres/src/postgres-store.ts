@@ -103,6 +103,13 @@ interface Step<T> {
   placeholder?: string;
 }
 
+// Named here until @spendguard/core exports them by name.
+type AuditHead = NonNullable<Awaited<ReturnType<Store['auditHead']>>>;
+type AuditAnchor = Parameters<Store['anchorAudit']>[0];
+
+/** How many checkpoints `listPending` returns when the caller gives no limit (as in core). */
+const PENDING_LIMIT = 100;
+
 /** finish changed a counter it had not locked: rolled back, to rerun locking every counter. */
 class MustLockCounters extends Error {}
 
@@ -471,6 +478,36 @@ export class PostgresStore implements Store {
     return (result?.rows ?? []).map((row) => JSON.parse((row as { data: string }).data) as AuditRow);
   }
 
+  async auditHead(): Promise<AuditHead | undefined> {
+    const [result] = await this.#single('auditHead', { ...this.#q.readHead, values: [] }, true);
+    const row = result?.rows[0] as HeadRow | undefined;
+    // seq 0 is the row migrate() put there: no audit row was ever appended.
+    if (!row || Number(row.seq) === 0) return undefined;
+    const anchor =
+      row.anchor_seq === null
+        ? null
+        : { seq: Number(row.anchor_seq), hash: row.anchor_hash as string, hmac: row.anchor_hmac as string };
+    return { seq: Number(row.seq), hash: row.hash, anchor };
+  }
+
+  /** One UPDATE (rerun safely): it takes the head's row lock, so it waits for an append in progress. */
+  async anchorAudit(anchor: AuditAnchor): Promise<void> {
+    await this.#single(
+      'anchorAudit',
+      { ...this.#q.anchorAudit, values: [anchor.seq, anchor.hash, anchor.hmac] },
+      true,
+    );
+  }
+
+  async listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]> {
+    const [result] = await this.#single(
+      'listPending',
+      { ...this.#q.listPending, values: [options.now, options.limit ?? PENDING_LIMIT] },
+      true,
+    );
+    return (result?.rows ?? []).map((row) => rowToCheckpoint(row) as CheckpointRecord);
+  }
+
   /** Stop taking steps; end the pool if the store made it (or `closePool`). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -648,6 +685,14 @@ export class PostgresStore implements Store {
 
 type KeyRow = { id: string; data: string; revoked_at: string | number | null };
 
+type HeadRow = {
+  seq: string | number;
+  hash: string;
+  anchor_seq: string | number | null;
+  anchor_hash: string | null;
+  anchor_hmac: string | null;
+};
+
 function rowToKey(row: KeyRow): KeyRecord {
   return {
     ...(JSON.parse(row.data) as KeyRecord),
@@ -763,6 +808,22 @@ function statements(t: Tables, schema: string) {
     getCounter: s('get_counter', `SELECT value FROM ${t.counters} WHERE id = $1`),
     lockHead: s('lock_head', `SELECT seq, hash FROM ${t.auditHead} WHERE id FOR UPDATE`),
     readAudit: s('read_audit', `SELECT data FROM ${t.audit} WHERE seq > $1 ORDER BY seq LIMIT $2`),
+    readHead: s(
+      'read_head',
+      `SELECT seq, hash, anchor_seq, anchor_hash, anchor_hmac FROM ${t.auditHead} WHERE id`,
+    ),
+    // Anchors only move forward, and only once there is a row to anchor.
+    anchorAudit: s(
+      'anchor_audit',
+      `UPDATE ${t.auditHead} SET anchor_seq = $1, anchor_hash = $2, anchor_hmac = $3 ` +
+        'WHERE id AND seq > 0 AND coalesce(anchor_seq, 0) < $1',
+    ),
+    // The WHERE on state matches the partial index on (started_at, id).
+    listPending: s(
+      'list_pending',
+      `SELECT data FROM ${t.checkpoints} WHERE state = 'in_progress' AND (outcome_unknown OR lease_until <= $1) ` +
+        'ORDER BY started_at, id LIMIT $2',
+    ),
   };
 }
 

@@ -1,7 +1,7 @@
 import { GENESIS_HASH } from '@spendguard/core';
 
 /** The newest schema version `migrate()` brings a schema to. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -103,5 +103,20 @@ CREATE TABLE ${t.auditHead} (
   hash text NOT NULL
 ) WITH (fillfactor = 50);
 INSERT INTO ${t.auditHead} (id, seq, hash) VALUES (true, 0, '${GENESIS_HASH}');
+`,
+  // 2: the head's anchor (an HMAC of a head, made with a key the store never holds), and the
+  // checkpoint fields listPending filters and sorts on, repeated from data like state is.
+  (t) => `
+ALTER TABLE ${t.auditHead} ADD COLUMN anchor_seq bigint, ADD COLUMN anchor_hash text, ADD COLUMN anchor_hmac text;
+ALTER TABLE ${t.checkpoints} ADD COLUMN outcome_unknown boolean, ADD COLUMN lease_until bigint,
+  ADD COLUMN started_at bigint;
+-- Only in-progress rows are listed; the others get the columns on their next write. Read with
+-- patterns, not ::json: a checkpoint's strings may hold \\u0000, which Postgres's JSON functions
+-- refuse. "leaseUntil": can only be the key itself, as inside a JSON string every quote is escaped.
+UPDATE ${t.checkpoints} SET outcome_unknown = data LIKE '%"outcomeUnknown":true%',
+  lease_until = substring(data from '"leaseUntil":(-?[0-9.eE+-]+)')::numeric,
+  started_at = substring(data from '"startedAt":(-?[0-9.eE+-]+)')::numeric
+  WHERE state = 'in_progress' AND data IS NOT NULL;
+CREATE INDEX ON ${t.checkpoints} (started_at, id) WHERE state = 'in_progress';
 `,
 ];

@@ -93,6 +93,9 @@ function key(id: string, parent: KeyRecord | null): KeyRecord {
   };
 }
 
+/** Strings a Redis hash field keeps exactly (valid Unicode), as a checkpoint's vendor and operation. */
+const HASH_STRINGS = AWKWARD_STRINGS.filter((x) => !x?.includes('lone'));
+
 function entry(r: ReturnType<typeof prng>, time: number): AuditEntry {
   return {
     time,
@@ -101,8 +104,8 @@ function entry(r: ReturnType<typeof prng>, time: number): AuditEntry {
     runId: r.pick(AWKWARD_STRINGS),
     agentId: r.pick(AWKWARD_STRINGS),
     toolCallId: null,
-    vendor: 'stripe',
-    operation: 'POST /v1/charges',
+    vendor: r.pick(['stripe', 'stripe', ...HASH_STRINGS]),
+    operation: r.pick(['POST /v1/charges', ...HASH_STRINGS]),
     idempotencyKey: r.pick(AWKWARD_STRINGS),
     decision: 'executed',
     code: 'executed',
@@ -190,6 +193,7 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
       // The last three are refused (amount_invalid) by core's rules and by the script alike.
       const cost = r.pick([0, 7900, 235_000, 1_000_000, 2_350_000, 86_950_000, Number.NaN, -235_000, 0.5]);
       const minute = Math.floor(now / 60_000);
+      const fingerprint = r.pick(['fp_a', 'fp_a', 'fp_b']);
       const plan: BeginPlan = {
         now,
         chain: k.chain,
@@ -197,7 +201,7 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
         // Shared across roots on purpose: ids are global in every store.
         checkpointId: r.next() < 0.8 ? `${k.rootId}:${cp}` : cp,
         checkpointKey: `${cp} "key" é`,
-        fingerprint: r.pick(['fp_a', 'fp_a', 'fp_b']),
+        fingerprint,
         leaseMs: 1000,
         dedupWindowMs: 5000,
         vendorIdempotent: r.next() < 0.5,
@@ -205,7 +209,7 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
         windows: windowsOf(k, now),
         rates: [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit: 4, expiresAt: (minute + 2) * 60_000 }],
         approval:
-          r.next() < 0.15
+          r.next() < 0.3
             ? {
                 id: `apr_${cp}`,
                 // Shared across roots on purpose: ids are global in every store.
@@ -214,6 +218,9 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
                 vendor: 'stripe',
                 operation: 'POST /v1/refunds',
                 costMicros: cost,
+                fingerprint,
+                account: r.pick(['acct_1', null, ...HASH_STRINGS]),
+                ttlMs: r.pick([1000, 30_000, HOUR]),
                 createdAt: now,
               }
             : null,
@@ -240,7 +247,7 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
       // A completion at a malformed cost throws the same RangeError from both, changing nothing.
       const settled = await both(stores, (s) => s.finish(input).catch((error: unknown) => String(error)));
       if (!stale && typeof settled !== 'string') leases.delete(checkpointId);
-    } else if (roll < 0.85 && approvals.size > 0) {
+    } else if (roll < 0.88 && approvals.size > 0) {
       const id = r.pick([...approvals]);
       const verdict = r.pick(['approved', 'denied'] as const);
       const by = r.pick(['ops@example.com', null]);
@@ -256,12 +263,18 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
         audit: (a) => ({ ...base, keyId: a.keyId, message: `approval ${a.id} ${verdict}` }),
       };
       await both(stores, (s) => s.decideApproval(input));
-    } else if (roll < 0.87) {
+    } else if (roll < 0.9) {
       const id = r.pick(keys).id;
       await both(stores, (s) => s.revokeKey(id, now));
-    } else if (roll < 0.95) {
+    } else if (roll < 0.94) {
       const e = entry(r, now);
       await both(stores, (s) => s.appendAudit(e));
+    } else if (roll < 0.96) {
+      // Anchors at the head, or behind it (kept only while they move forward).
+      const head = await both(stores, (s) => s.auditHead());
+      const seq = Math.max(0, (head?.seq ?? 0) - r.int(3));
+      await both(stores, (s) => s.anchorAudit({ seq, hash: head?.hash ?? 'none', hmac: `hmac_${seq}` }));
+      await both(stores, (s) => s.auditHead());
     } else {
       const k = r.pick(keys);
       for (const w of windowsOf(k, now)) await both(stores, (s) => s.getCounter(w.id));
@@ -270,10 +283,18 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
         await both(stores, (s) => s.getCheckpoint(cp));
       }
       for (const id of approvals) await both(stores, (s) => s.getApproval(id));
+      const limit = r.pick([1, 3, undefined]);
+      await both(stores, (s) => s.listPending(limit === undefined ? { now } : { now, limit }));
+      await both(stores, (s) => s.auditHead());
     }
   }
   const rows = await both(stores, (s) => s.readAudit());
   expect(verifyAuditRows(rows)).toEqual({ ok: true, rows: rows.length });
+  expect(await both(stores, (s) => s.auditHead())).toMatchObject({
+    seq: rows.length,
+    hash: rows.at(-1)?.hash,
+  });
+  await both(stores, (s) => s.listPending({ now }));
   await both(stores, (s) => s.readAudit({ afterSeq: 7, limit: 5 }));
   await both(stores, (s) => s.listKeys());
   for (const k of keys) await both(stores, (s) => s.getKey(k.id));

@@ -23,10 +23,21 @@ describeStoreConformance(
       const key = `${(store as RedisStore).layout.global}audit`;
       if (how === 'delete') {
         await admin.hdel(key, String(seq));
+      } else if (how === 'swap') {
+        const [a, b] = (await admin.hmget(key, String(seq), String(seq + 1))) as [string, string];
+        await admin.hset(key, String(seq), b, String(seq + 1), a);
       } else {
         const row = (await admin.hget(key, String(seq))) as string;
         await admin.hset(key, String(seq), JSON.stringify({ ...JSON.parse(row), amount: 9999 }));
       }
+    },
+    async rewriteAudit(store, rows, head) {
+      const global = (store as RedisStore).layout.global;
+      const tx = admin.multi().del(`${global}audit`, `${global}audit:anchor`);
+      for (const row of rows) tx.hset(`${global}audit`, String(row.seq), JSON.stringify(row));
+      tx.set(`${global}audit:head`, `${head.seq} ${head.hash}`);
+      if (head.anchor) tx.hset(`${global}audit:anchor`, head.anchor);
+      await tx.exec();
     },
   },
 );

@@ -21,7 +21,9 @@ import { Connections, type RedisStoreStats } from './connections.ts';
 import { type KeyLayout, keyLayout } from './keys.ts';
 import {
   AMOUNT_INVALID,
+  ANCHOR_AUDIT,
   APPEND_AUDIT,
+  AUDIT_HEAD,
   BEGIN,
   DECIDE_APPROVAL,
   FINISH,
@@ -31,6 +33,7 @@ import {
   GET_KEY,
   INSERT_KEY,
   LIST_KEYS,
+  LIST_PENDING,
   type LuaScript,
   REVOKE_KEY,
 } from './lua/scripts.ts';
@@ -66,7 +69,13 @@ export interface RedisStoreOptions {
   redisOptions?: RedisOptions;
 }
 
+// Named here until @spendguard/core exports them by name.
+type AuditHead = NonNullable<Awaited<ReturnType<Store['auditHead']>>>;
+type AuditAnchor = Parameters<Store['anchorAudit']>[0];
+
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
+/** How many checkpoints `listPending` returns when the caller gives no limit (as in core). */
+const PENDING_LIMIT = 100;
 const AUDIT_PAGE = 1000;
 const KEY_PAGE = 500;
 
@@ -210,11 +219,16 @@ export class RedisStore implements Store {
         a.operation,
         String(a.costMicros),
         String(a.createdAt),
+        a.fingerprint,
+        String(a.ttlMs),
+        ...optional(a.account),
       );
     } else {
       args.push('0');
     }
     args.push(
+      ...optional(plan.audit.vendor),
+      ...optional(plan.audit.operation),
       JSON.stringify(plan.windows.map((w) => w.id)),
       JSON.stringify(plan.windows.map((w) => w.expiresAt)),
       ...auditFragments(plan.audit),
@@ -254,6 +268,8 @@ export class RedisStore implements Store {
           result: null,
           actualMicros: null,
           error: null,
+          vendor: plan.audit.vendor,
+          operation: plan.audit.operation,
         };
         return { kind: 'proceed', checkpoint, alerts: toAlerts(plan, reply[3] as string[]), resumed: false };
       }
@@ -353,6 +369,34 @@ export class RedisStore implements Store {
     return rows;
   }
 
+  async auditHead(): Promise<AuditHead | undefined> {
+    const [head, anchorFields] = (await this.#run(AUDIT_HEAD, [])) as [string, string[]];
+    if (head === '') return undefined;
+    const space = head.indexOf(' ');
+    const a = fieldsOf(anchorFields);
+    const anchor =
+      a.size === 0
+        ? null
+        : { seq: Number(a.get('seq')), hash: a.get('hash') as string, hmac: a.get('hmac') as string };
+    return { seq: Number(head.slice(0, space)), hash: head.slice(space + 1), anchor };
+  }
+
+  async anchorAudit(anchor: AuditAnchor): Promise<void> {
+    await this.#run(ANCHOR_AUDIT, [String(anchor.seq), anchor.hash, anchor.hmac]);
+  }
+
+  async listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]> {
+    const flat = (await this.#run(LIST_PENDING, [
+      String(options.now),
+      String(options.limit ?? PENDING_LIMIT),
+    ])) as (string | string[])[];
+    const checkpoints: CheckpointRecord[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      checkpoints.push(toCheckpoint(flat[i] as string, flat[i + 1] as string[]));
+    }
+    return checkpoints;
+  }
+
   /**
    * Delete every key under this store's prefix (tests, or retiring a prefix). Irreversible.
    * Returns how many keys were deleted.
@@ -388,6 +432,11 @@ export class RedisStore implements Store {
     // The declared key routes the script (Cluster); the scripts build their other key names.
     return this.#conn.run(script, [this.#auditHead], [...this.#head, ...args]);
   }
+}
+
+/** An optional string as the scripts read it: a 1/0 flag, then the value ('' when null). */
+function optional(value: string | null): [string, string] {
+  return value === null ? ['0', ''] : ['1', value];
 }
 
 /**
@@ -431,6 +480,8 @@ function toCheckpoint(id: string, flat: readonly string[]): CheckpointRecord {
     result: f.get('result') ?? null,
     actualMicros: numberOrNull(f.get('actual')),
     error: error === undefined ? null : (JSON.parse(error) as CheckpointRecord['error']),
+    vendor: f.get('vendor') ?? null,
+    operation: f.get('op') ?? null,
   };
 }
 
@@ -443,6 +494,10 @@ function toApproval(id: string, flat: readonly string[]): ApprovalRecord {
     vendor: f.get('vendor') as string,
     operation: f.get('op') as string,
     costMicros: Number(f.get('cost')),
+    fingerprint: f.get('fp') as string,
+    account: f.get('acct') ?? null,
+    ttlMs: Number(f.get('ttl')),
+    usedAt: numberOrNull(f.get('used')),
     state: f.get('state') as ApprovalRecord['state'],
     createdAt: Number(f.get('created')),
     decidedAt: numberOrNull(f.get('decidedAt')),

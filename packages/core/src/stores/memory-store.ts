@@ -1,6 +1,14 @@
-import type { ApprovalRecord, AuditRow, CheckpointRecord, KeyRecord, TokenRecord } from '../store.ts';
+import type {
+  ApprovalRecord,
+  AuditAnchor,
+  AuditHead,
+  AuditRow,
+  CheckpointRecord,
+  KeyRecord,
+  TokenRecord,
+} from '../store.ts';
 import type { StateTx } from './state-tx.ts';
-import { TransactionalStore } from './transactional-store.ts';
+import { PENDING_LIMIT, TransactionalStore } from './transactional-store.ts';
 
 /**
  * Everything in this process's memory: for tests and single-process use. Each step runs
@@ -15,6 +23,8 @@ export class MemoryStore extends TransactionalStore {
   readonly #approvals = new Map<string, ApprovalRecord>();
   readonly #marks = new Set<string>();
   readonly #audit: AuditRow[] = [];
+  #head: { seq: number; hash: string } | undefined;
+  #anchor: AuditAnchor | null = null;
   #closed = false;
 
   readonly #tx: StateTx = {
@@ -27,8 +37,11 @@ export class MemoryStore extends TransactionalStore {
     putApproval: (approval) => void this.#approvals.set(approval.id, approval),
     hasMark: (id) => this.#marks.has(id),
     putMark: (id) => void this.#marks.add(id),
-    lastAudit: () => this.#audit.at(-1),
-    insertAudit: (row) => void this.#audit.push(row),
+    auditHead: () => this.#head,
+    insertAudit: (row) => {
+      this.#audit.push(row);
+      this.#head = { seq: row.seq, hash: row.hash };
+    },
   };
 
   protected transaction<T>(fn: (tx: StateTx) => T): T {
@@ -70,9 +83,30 @@ export class MemoryStore extends TransactionalStore {
     return this.#audit.filter((row) => row.seq > after).slice(0, options.limit ?? Number.POSITIVE_INFINITY);
   }
 
+  async auditHead(): Promise<AuditHead | undefined> {
+    return this.#head && { ...this.#head, anchor: this.#anchor };
+  }
+
+  async anchorAudit(anchor: AuditAnchor): Promise<void> {
+    if (this.#head && anchor.seq > (this.#anchor?.seq ?? 0)) this.#anchor = { ...anchor };
+  }
+
+  async listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]> {
+    return [...this.#checkpoints.values()]
+      .filter((c) => c.state === 'in_progress' && (c.outcomeUnknown || c.leaseUntil <= options.now))
+      .sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, options.limit ?? PENDING_LIMIT);
+  }
+
   /** For tests of `verify`: the live rows, so a test can tamper with one. */
   auditRowsForTesting(): AuditRow[] {
     return this.#audit;
+  }
+
+  /** For tests of `verify`: overwrite the head, as an attacker rewriting the whole chain would. */
+  setAuditHeadForTesting(head: AuditHead): void {
+    this.#head = { seq: head.seq, hash: head.hash };
+    this.#anchor = head.anchor;
   }
 
   async close(): Promise<void> {

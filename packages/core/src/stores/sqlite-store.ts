@@ -2,9 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.ts';
-import type { ApprovalRecord, AuditRow, CheckpointRecord, KeyRecord, TokenRecord } from '../store.ts';
+import type {
+  ApprovalRecord,
+  AuditAnchor,
+  AuditHead,
+  AuditRow,
+  CheckpointRecord,
+  KeyRecord,
+  TokenRecord,
+} from '../store.ts';
 import type { StateTx } from './state-tx.ts';
-import { TransactionalStore } from './transactional-store.ts';
+import { PENDING_LIMIT, TransactionalStore } from './transactional-store.ts';
 
 export interface SqliteStoreOptions {
   /** Database file. Default: `.spendguard/spendguard.db` under the working directory. */
@@ -23,6 +31,28 @@ CREATE TABLE IF NOT EXISTS sg_counters (id TEXT PRIMARY KEY, value INTEGER NOT N
 CREATE TABLE IF NOT EXISTS sg_approvals (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sg_marks (id TEXT PRIMARY KEY, expires_at INTEGER);
 CREATE TABLE IF NOT EXISTS sg_audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sg_audit_head (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  anchor_seq INTEGER,
+  anchor_hash TEXT,
+  anchor_hmac TEXT
+);
+-- listPending reads only in-progress checkpoints, oldest first.
+CREATE INDEX IF NOT EXISTS sg_checkpoints_in_progress ON sg_checkpoints (json_extract(data, '$.startedAt'), id)
+  WHERE json_extract(data, '$.state') = 'in_progress';
+`;
+
+/**
+ * Once per file (user_version 0 to 1): a file from before the audit head gets its newest row as
+ * its head. Only once, so a head deleted later stays missing and verify names it.
+ */
+const UPGRADE_1 = `
+BEGIN IMMEDIATE;
+INSERT OR IGNORE INTO sg_audit_head (id, seq, hash) SELECT 1, seq, hash FROM sg_audit ORDER BY seq DESC LIMIT 1;
+PRAGMA user_version = 1;
+COMMIT;
 `;
 
 /**
@@ -44,6 +74,8 @@ export class SqliteStore extends TransactionalStore {
       this.#db = new DatabaseSync(this.file, { timeout: options.busyTimeoutMs ?? 5000 });
       this.#db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;');
       this.#db.exec(SCHEMA);
+      const { user_version } = this.#db.prepare('PRAGMA user_version').get() as { user_version: number };
+      if (user_version === 0) this.#db.exec(UPGRADE_1);
     } catch (error) {
       throw new StoreUnavailableError(
         `cannot open the SQLite store at ${this.file}: ${(error as Error).message}`,
@@ -64,8 +96,14 @@ export class SqliteStore extends TransactionalStore {
       putApproval: (a) => void q.putApproval.run(a.id, JSON.stringify(a)),
       hasMark: (id) => q.hasMark.get(id) !== undefined,
       putMark: (id, expiresAt) => void q.putMark.run(id, expiresAt),
-      lastAudit: () => q.lastAudit.get() as { seq: number; hash: string } | undefined,
-      insertAudit: (row) => void q.insertAudit.run(row.seq, row.hash, JSON.stringify(row)),
+      auditHead: () => {
+        const head = q.auditHead.get() as HeadRow | undefined;
+        return head && { seq: Number(head.seq), hash: head.hash };
+      },
+      insertAudit: (row) => {
+        q.insertAudit.run(row.seq, row.hash, JSON.stringify(row));
+        q.moveHead.run(row.seq, row.hash);
+      },
     };
     this.#prune(Date.now());
   }
@@ -139,10 +177,41 @@ export class SqliteStore extends TransactionalStore {
     return rows.map((row) => JSON.parse((row as { data: string }).data) as AuditRow);
   }
 
+  async auditHead(): Promise<AuditHead | undefined> {
+    const head = this.#q.auditHead.get() as HeadRow | undefined;
+    if (!head) return undefined;
+    const anchor =
+      head.anchor_seq === null
+        ? null
+        : {
+            seq: Number(head.anchor_seq),
+            hash: head.anchor_hash as string,
+            hmac: head.anchor_hmac as string,
+          };
+    return { seq: Number(head.seq), hash: head.hash, anchor };
+  }
+
+  async anchorAudit(anchor: AuditAnchor): Promise<void> {
+    this.#q.anchorAudit.run(anchor.seq, anchor.hash, anchor.hmac, anchor.seq);
+  }
+
+  async listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]> {
+    const rows = this.#q.listPending.all(options.now, options.limit ?? PENDING_LIMIT);
+    return rows.map((row) => JSON.parse((row as { data: string }).data) as CheckpointRecord);
+  }
+
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
   }
 }
+
+type HeadRow = {
+  seq: number;
+  hash: string;
+  anchor_seq: number | null;
+  anchor_hash: string | null;
+  anchor_hmac: string | null;
+};
 
 function parse<T>(row: unknown): T | undefined {
   return row === undefined ? undefined : (JSON.parse((row as { data: string }).data) as T);
@@ -172,9 +241,23 @@ function prepareStatements(db: DatabaseSync) {
     putApproval: db.prepare('INSERT OR REPLACE INTO sg_approvals (id, data) VALUES (?, ?)'),
     hasMark: db.prepare('SELECT 1 AS one FROM sg_marks WHERE id = ?'),
     putMark: db.prepare('INSERT OR IGNORE INTO sg_marks (id, expires_at) VALUES (?, ?)'),
-    lastAudit: db.prepare('SELECT seq, hash FROM sg_audit ORDER BY seq DESC LIMIT 1'),
+    auditHead: db.prepare(
+      'SELECT seq, hash, anchor_seq, anchor_hash, anchor_hmac FROM sg_audit_head WHERE id = 1',
+    ),
     insertAudit: db.prepare('INSERT INTO sg_audit (seq, hash, data) VALUES (?, ?, ?)'),
+    moveHead: db.prepare(
+      'INSERT INTO sg_audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+    ),
+    anchorAudit: db.prepare(
+      'UPDATE sg_audit_head SET anchor_seq = ?, anchor_hash = ?, anchor_hmac = ? WHERE id = 1 AND coalesce(anchor_seq, 0) < ?',
+    ),
     readAudit: db.prepare('SELECT data FROM sg_audit WHERE seq > ? ORDER BY seq LIMIT ?'),
+    // The WHERE repeats the index's, so SQLite reads the in-progress index, not every checkpoint.
+    listPending: db.prepare(
+      "SELECT data FROM sg_checkpoints WHERE json_extract(data, '$.state') = 'in_progress' " +
+        "AND (json_extract(data, '$.outcomeUnknown') OR json_extract(data, '$.leaseUntil') <= ?) " +
+        "ORDER BY json_extract(data, '$.startedAt'), id LIMIT ?",
+    ),
   } satisfies Record<string, StatementSync>;
 }
 

@@ -30,12 +30,17 @@ export interface StateTx {
   /** Marks record one-off facts, such as an alert that has fired. */
   hasMark(id: string): boolean;
   putMark(id: string, expiresAt: number | null): void;
-  lastAudit(): { seq: number; hash: string } | undefined;
+  /**
+   * The chain head: the seq and hash of the newest row ever appended. Not the newest row still
+   * stored: after a row is deleted, the next one must not take its seq.
+   */
+  auditHead(): { seq: number; hash: string } | undefined;
+  /** Store the row and move the head to it, in the same transaction. */
   insertAudit(row: AuditRow): void;
 }
 
 export function appendAuditTx(tx: StateTx, entry: AuditEntry): AuditRow {
-  const row = chainAudit(entry, tx.lastAudit());
+  const row = chainAudit(entry, tx.auditHead());
   tx.insertAudit(row);
   return row;
 }
@@ -135,21 +140,11 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     generation = existing.generation + 1;
   }
 
+  // An approved record this call may use; marked used only once the call really proceeds.
+  let admitted: ApprovalRecord | undefined;
   if (plan.approval) {
     const approval = tx.getApproval(plan.approval.id);
-    if (!approval) {
-      tx.putApproval({ ...plan.approval, state: 'pending', decidedAt: null, decidedBy: null, reason: null });
-    }
-    if (!approval || approval.state === 'pending') {
-      appendAuditTx(tx, {
-        ...plan.audit,
-        decision: 'needs_approval',
-        code: 'approval_required',
-        message: `approval ${plan.approval.id} is needed before this call`,
-      });
-      return { kind: 'needs_approval', approvalId: plan.approval.id };
-    }
-    if (approval.state === 'denied') {
+    if (approval?.state === 'denied') {
       return deny(
         tx,
         plan,
@@ -157,6 +152,27 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
         `approval ${approval.id} was denied${approval.reason ? `: ${approval.reason}` : ''}`,
       );
     }
+    const stale = approval?.state === 'approved' ? staleApproval(approval, plan) : undefined;
+    if (!approval || stale !== undefined) {
+      tx.putApproval({
+        ...plan.approval,
+        state: 'pending',
+        decidedAt: null,
+        decidedBy: null,
+        reason: null,
+        usedAt: null,
+      });
+    }
+    if (!approval || approval.state === 'pending' || stale !== undefined) {
+      appendAuditTx(tx, {
+        ...plan.audit,
+        decision: 'needs_approval',
+        code: 'approval_required',
+        message: stale ?? `approval ${plan.approval.id} is needed before this call`,
+      });
+      return { kind: 'needs_approval', approvalId: plan.approval.id };
+    }
+    admitted = approval;
   }
 
   for (const rate of plan.rates) {
@@ -207,6 +223,7 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     }
   }
   for (const rate of plan.rates) tx.addCounter(rate.id, 1, rate.expiresAt);
+  if (admitted) tx.putApproval({ ...admitted, usedAt: now });
 
   const checkpoint: CheckpointRecord = {
     id: plan.checkpointId,
@@ -225,9 +242,38 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     result: null,
     actualMicros: null,
     error: null,
+    vendor: plan.audit.vendor,
+    operation: plan.audit.operation,
   };
   tx.putCheckpoint(checkpoint);
   return { kind: 'proceed', checkpoint, alerts, resumed: false };
+}
+
+/**
+ * Why an approved record cannot admit this call (the sentence for the audit row), or undefined
+ * when it can. The fingerprint is checked first: a record from before approvals carried one
+ * has none, and is replaced.
+ */
+function staleApproval(approval: ApprovalRecord, plan: BeginPlan): string | undefined {
+  const again = 'a new approval is needed';
+  if (approval.fingerprint !== plan.fingerprint) {
+    return `approval ${approval.id} was given for a different call; ${again}`;
+  }
+  if (approval.usedAt !== null) {
+    return `approval ${approval.id} was already used at ${new Date(approval.usedAt).toISOString()}; ${again}`;
+  }
+  // An approved record always has decidedAt; without one it counts as long expired.
+  const expiresAt = (approval.decidedAt ?? 0) + approval.ttlMs;
+  if (expiresAt <= plan.now) {
+    return `approval ${approval.id} expired at ${new Date(expiresAt).toISOString()}; ${again}`;
+  }
+  if (plan.costMicros > approval.costMicros) {
+    return (
+      `approval ${approval.id} covers up to $${microsToUsd(approval.costMicros).toFixed(2)}; ` +
+      `this call is $${microsToUsd(plan.costMicros).toFixed(2)}; ${again}`
+    );
+  }
+  return undefined;
 }
 
 /** Throws a RangeError, before anything is written, if a completion's cost is not `isMicros`. */

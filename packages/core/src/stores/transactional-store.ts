@@ -1,7 +1,9 @@
 import type {
   ApprovalRecord,
   ApprovalVerdictInput,
+  AuditAnchor,
   AuditEntry,
+  AuditHead,
   AuditRow,
   BeginPlan,
   BeginResult,
@@ -13,6 +15,9 @@ import type {
   TokenRecord,
 } from '../store.ts';
 import { appendAuditTx, beginTx, decideApprovalTx, finishTx, type StateTx } from './state-tx.ts';
+
+/** How many checkpoints `listPending` returns when the caller gives no limit. */
+export const PENDING_LIMIT = 100;
 
 /**
  * A store whose backend can run a synchronous function inside one transaction (memory, SQLite).
@@ -36,6 +41,9 @@ export abstract class TransactionalStore implements Store {
   abstract insertToken(token: TokenRecord): Promise<void>;
   abstract getToken(id: string): Promise<TokenRecord | undefined>;
   abstract readAudit(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+  abstract auditHead(): Promise<AuditHead | undefined>;
+  abstract anchorAudit(anchor: AuditAnchor): Promise<void>;
+  abstract listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
   abstract close(): Promise<void>;
 
   async begin(plan: BeginPlan): Promise<BeginResult> {

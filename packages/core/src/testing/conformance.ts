@@ -1,12 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type AuditProblem, auditAnchor, chainAudit, verifyAuditChain } from '../audit-chain.ts';
 import type { ExecuteDecision } from '../decision.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
 import type { PolicyDocument, PolicySettings } from '../policy.ts';
 import type {
   AlertEvent,
   AuditEntry,
+  AuditHead,
+  AuditRow,
   BeginPlan,
   CapWindow,
   CheckpointRecord,
@@ -22,9 +25,15 @@ export type StoreFactory = () => Promise<Store> | Store;
 export interface ConformanceOptions {
   /**
    * Tamper with the stored audit log, to show `verify` catches it: `edit` changes row `seq`
-   * in place, `delete` removes it. Backends that cannot be tampered with from a test omit it.
+   * in place, `delete` removes it, `swap` exchanges the stored rows `seq` and `seq + 1`.
+   * Backends that cannot be tampered with from a test omit it.
    */
-  tamperAudit?: (store: Store, seq: number, how: 'edit' | 'delete') => Promise<void>;
+  tamperAudit?: (store: Store, seq: number, how: 'edit' | 'delete' | 'swap') => Promise<void>;
+  /**
+   * Replace every stored audit row with `rows` and the head (anchor included) with `head`, as
+   * someone with write access to the store, but not the audit key, would.
+   */
+  rewriteAudit?: (store: Store, rows: AuditRow[], head: AuditHead) => Promise<void>;
 }
 
 const SECRET = 'sk_test_conformance_SECRET_51Hx9';
@@ -739,6 +748,477 @@ export function describeStoreConformance(
           });
         });
       }
+    });
+
+    /**
+     * A $5 refund that needs a human's yes, driven on the store directly with plans built like
+     * the guard's (no caps or rates unless a test adds them).
+     */
+    async function approvalSetup() {
+      const { store, root, clock } = await setup();
+      const refund = ({
+        fingerprint = 'fp_refund',
+        costMicros = 5_000_000,
+        ...changes
+      }: Partial<BeginPlan> = {}): BeginPlan => {
+        const now = clock.now();
+        return {
+          now,
+          chain: [root.id],
+          keyId: root.id,
+          checkpointId: 'cp_refund',
+          checkpointKey: 'refund',
+          fingerprint,
+          leaseMs: 30_000,
+          dedupWindowMs: HOUR,
+          vendorIdempotent: true,
+          costMicros,
+          windows: [],
+          rates: [],
+          approval: {
+            id: 'apr_refund',
+            checkpointId: 'cp_refund',
+            keyId: root.id,
+            vendor: 'stripe',
+            operation: 'POST /v1/refunds',
+            costMicros,
+            fingerprint,
+            account: 'acct_1',
+            ttlMs: HOUR,
+            createdAt: now,
+          },
+          audit: { ...chargeAudit(root.id, 'refund', now), operation: 'POST /v1/refunds' },
+          ...changes,
+        };
+      };
+      const decide = (verdict: 'approved' | 'denied') => {
+        const now = clock.now();
+        return store.decideApproval({
+          id: 'apr_refund',
+          verdict,
+          by: 'ops@example.com',
+          reason: null,
+          now,
+          audit: (a) => ({
+            ...chargeAudit(a.keyId, 'refund', now),
+            decision: verdict === 'approved' ? 'approved' : 'denied',
+            code: verdict === 'approved' ? 'approval_granted' : 'approval_denied',
+            message: `approval ${a.id} ${verdict}`,
+          }),
+        });
+      };
+      /** Begin, expect needs_approval, and return the message of the audit row saying why. */
+      const askedAgain = async (plan: BeginPlan) => {
+        expect(await store.begin(plan)).toEqual({ kind: 'needs_approval', approvalId: 'apr_refund' });
+        const row = (await store.readAudit()).at(-1);
+        expect(row).toMatchObject({ decision: 'needs_approval', code: 'approval_required' });
+        return row?.message;
+      };
+      const proceed = async (plan: BeginPlan) => {
+        const begun = await store.begin(plan);
+        if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${JSON.stringify(begun)}`);
+        return begun.checkpoint;
+      };
+      return { store, root, clock, refund, decide, askedAgain, proceed };
+    }
+
+    describe('approvals bind to one call', () => {
+      it('admits the approved call once and marks the approval used; the next attempt asks again', async () => {
+        const { store, root, clock, refund, decide, askedAgain, proceed } = await approvalSetup();
+        const createdAt = clock.now();
+        expect(await askedAgain(refund())).toBe('approval apr_refund is needed before this call');
+        expect(await store.getApproval('apr_refund')).toEqual({
+          id: 'apr_refund',
+          checkpointId: 'cp_refund',
+          keyId: root.id,
+          vendor: 'stripe',
+          operation: 'POST /v1/refunds',
+          costMicros: 5_000_000,
+          fingerprint: 'fp_refund',
+          account: 'acct_1',
+          ttlMs: HOUR,
+          usedAt: null,
+          state: 'pending',
+          createdAt,
+          decidedAt: null,
+          decidedBy: null,
+          reason: null,
+        });
+        clock.advance(1000);
+        await decide('approved');
+        clock.advance(1000);
+        const checkpoint = await proceed(refund());
+        const usedAt = clock.now();
+        expect(await store.getApproval('apr_refund')).toMatchObject({
+          state: 'approved',
+          decidedAt: createdAt + 1000,
+          usedAt,
+        });
+        // The vendor surely failed: a new attempt is another call, and needs its own yes.
+        await store.finish({
+          now: usedAt,
+          checkpointId: checkpoint.id,
+          fencingToken: checkpoint.fencingToken,
+          outcome: 'failed',
+          error: { message: 'declined', status: 402 },
+          audit: chargeAudit(root.id, 'refund', usedAt),
+        });
+        clock.advance(1000);
+        expect(await askedAgain(refund())).toBe(
+          `approval apr_refund was already used at ${new Date(usedAt).toISOString()}; a new approval is needed`,
+        );
+        expect(await store.getApproval('apr_refund')).toMatchObject({
+          state: 'pending',
+          fingerprint: 'fp_refund',
+          createdAt: clock.now(),
+          decidedAt: null,
+          decidedBy: null,
+          usedAt: null,
+        });
+        await decide('approved');
+        expect((await proceed(refund())).generation).toBe(2);
+      });
+
+      it('asks again once the approval expired: good until decidedAt + ttlMs, not at it', async () => {
+        const { store, clock, refund, decide, askedAgain, proceed } = await approvalSetup();
+        await askedAgain(refund());
+        const decidedAt = clock.now();
+        await decide('approved');
+        clock.advance(HOUR);
+        expect(await askedAgain(refund())).toBe(
+          `approval apr_refund expired at ${new Date(decidedAt + HOUR).toISOString()}; a new approval is needed`,
+        );
+        expect(await store.getApproval('apr_refund')).toMatchObject({
+          state: 'pending',
+          decidedAt: null,
+          usedAt: null,
+        });
+        await decide('approved');
+        clock.advance(HOUR - 1);
+        await proceed(refund());
+        expect(await store.getApproval('apr_refund')).toMatchObject({ usedAt: clock.now() });
+      });
+
+      it('asks again for a call with other parameters under the same approval id', async () => {
+        const { store, refund, decide, askedAgain } = await approvalSetup();
+        await askedAgain(refund());
+        await decide('approved');
+        expect(await askedAgain(refund({ fingerprint: 'fp_other' }))).toBe(
+          'approval apr_refund was given for a different call; a new approval is needed',
+        );
+        expect(await store.getCheckpoint('cp_refund')).toBeUndefined();
+        expect(await store.getApproval('apr_refund')).toMatchObject({
+          state: 'pending',
+          fingerprint: 'fp_other',
+        });
+        // The record now waits for a yes to the other call; the first call is not admitted either.
+        expect(await askedAgain(refund())).toBe('approval apr_refund is needed before this call');
+      });
+
+      it('asks again when the call costs more than was approved; a call within it goes through', async () => {
+        const { store, refund, decide, askedAgain, proceed } = await approvalSetup();
+        await askedAgain(refund());
+        await decide('approved');
+        expect(await askedAgain(refund({ costMicros: 7_500_000 }))).toBe(
+          'approval apr_refund covers up to $5.00; this call is $7.50; a new approval is needed',
+        );
+        expect(await store.getApproval('apr_refund')).toMatchObject({
+          state: 'pending',
+          costMicros: 7_500_000,
+        });
+        await decide('approved');
+        expect((await proceed(refund({ costMicros: 6_000_000 }))).reservedMicros).toBe(6_000_000);
+      });
+
+      it('leaves the approval unused when the rate limit or a cap denies the call', async () => {
+        const { store, root, clock, refund, decide, askedAgain, proceed } = await approvalSetup();
+        await askedAgain(refund());
+        await decide('approved');
+        const lifetime = (capMicros: number): CapWindow => ({
+          id: `${root.id}:life`,
+          keyId: root.id,
+          label: 'key lifetime',
+          capMicros,
+          alerts: [],
+          expiresAt: null,
+        });
+        const rates = [
+          { id: `${root.id}:rate:1`, keyId: root.id, limit: 0, expiresAt: clock.now() + 60_000 },
+        ];
+        expect(await store.begin(refund({ windows: [lifetime(4_999_999)] }))).toMatchObject({
+          kind: 'denied',
+          code: 'cap_exceeded',
+        });
+        expect(await store.begin(refund({ rates }))).toMatchObject({ kind: 'denied', code: 'rate_limited' });
+        expect(await store.getApproval('apr_refund')).toMatchObject({ state: 'approved', usedAt: null });
+        await proceed(refund({ windows: [lifetime(5_000_000)] }));
+        expect(await store.getApproval('apr_refund')).toMatchObject({ usedAt: clock.now() });
+      });
+
+      it('keeps a pending approval pending and a denied one denied', async () => {
+        const { store, clock, refund, decide, askedAgain } = await approvalSetup();
+        const createdAt = clock.now();
+        await askedAgain(refund());
+        clock.advance(1000);
+        expect(await askedAgain(refund({ costMicros: 9_000_000 }))).toBe(
+          'approval apr_refund is needed before this call',
+        );
+        expect(await store.getApproval('apr_refund')).toMatchObject({
+          state: 'pending',
+          createdAt,
+          costMicros: 5_000_000,
+        });
+        await decide('denied');
+        expect(await store.begin(refund())).toEqual({
+          kind: 'denied',
+          code: 'approval_denied',
+          message: 'approval apr_refund was denied',
+        });
+        expect(await store.getApproval('apr_refund')).toMatchObject({ state: 'denied', usedAt: null });
+      });
+    });
+
+    describe('audit head and anchors', () => {
+      const AUDIT_KEY = 'conformance-audit-key';
+      const bare: Store[] = [];
+      afterEach(async () => {
+        await Promise.all(bare.splice(0).map((s) => s.close().catch(() => {})));
+      });
+
+      async function bareStore(): Promise<Store> {
+        const store = await factory();
+        bare.push(store);
+        return store;
+      }
+
+      /** Six rows appended straight to a fresh store, the head anchored under the audit key. */
+      async function anchoredLog() {
+        const store = await bareStore();
+        for (let i = 1; i <= 6; i++) {
+          await store.appendAudit({ ...chargeAudit('key_1', `k${i}`, 1_795_000_000_000 + i), amount: i });
+        }
+        const head = (await store.auditHead()) as AuditHead;
+        await store.anchorAudit(auditAnchor(AUDIT_KEY, head.seq, head.hash));
+        // The head first, as the guard reads them: rows appended in between chain on from it.
+        const verify = async () => {
+          const current = await store.auditHead();
+          return verifyAuditChain(await store.readAudit(), current, { anchorKey: AUDIT_KEY });
+        };
+        expect(await verify()).toEqual({ ok: true, rows: 6 });
+        return { store, verify };
+      }
+
+      it('is undefined before the first row, then moves with every append, in the same step', async () => {
+        const { store, root, clock, refund, decide, proceed } = await approvalSetup();
+        expect(await store.auditHead()).toBeUndefined();
+        const headIsLastRow = async (code: string) => {
+          const rows = await store.readAudit();
+          const last = rows.at(-1) as AuditRow;
+          expect(last.code).toBe(code);
+          expect(await store.auditHead()).toEqual({ seq: rows.length, hash: last.hash, anchor: null });
+        };
+        await store.appendAudit(chargeAudit(root.id, 'manual', clock.now()));
+        await headIsLastRow('executed');
+        await store.begin(refund({ costMicros: -1 }));
+        await headIsLastRow('amount_invalid');
+        await store.begin(refund());
+        await headIsLastRow('approval_required');
+        await decide('approved');
+        await headIsLastRow('approval_granted');
+        const checkpoint = await proceed(refund());
+        await headIsLastRow('approval_granted'); // proceeding writes no row
+        const settle = (fencingToken: number) =>
+          store.finish({
+            now: clock.now(),
+            checkpointId: checkpoint.id,
+            fencingToken,
+            outcome: 'completed',
+            audit: { ...chargeAudit(root.id, 'refund', clock.now()), code: `settled_${fencingToken}` },
+          });
+        await settle(checkpoint.fencingToken);
+        await headIsLastRow(`settled_${checkpoint.fencingToken}`);
+        expect((await store.begin(refund())).kind).toBe('replay');
+        await headIsLastRow('replayed');
+        expect((await settle(checkpoint.fencingToken)).ok).toBe(false); // a stale settlement is recorded too
+        await headIsLastRow(`settled_${checkpoint.fencingToken}`);
+        expect((await store.readAudit()).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      });
+
+      it('keeps an anchor only when it moves forward, and leaves checking it to verify', async () => {
+        const store = await bareStore();
+        await store.anchorAudit(auditAnchor(AUDIT_KEY, 1, 'a'.repeat(64)));
+        expect(await store.auditHead()).toBeUndefined(); // nothing to anchor yet
+        for (let i = 1; i <= 3; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+        const rows = await store.readAudit();
+        const hashes = rows.map((r) => r.hash);
+        const second = auditAnchor(AUDIT_KEY, 2, hashes[1] as string);
+        await store.anchorAudit(second);
+        expect(await store.auditHead()).toEqual({ seq: 3, hash: hashes[2], anchor: second });
+        await store.anchorAudit(auditAnchor(AUDIT_KEY, 1, hashes[0] as string));
+        await store.anchorAudit(auditAnchor('another-key', 2, hashes[1] as string));
+        expect((await store.auditHead())?.anchor).toEqual(second);
+        expect(verifyAuditChain(rows, await store.auditHead(), { anchorKey: AUDIT_KEY })).toEqual({
+          ok: true,
+          rows: 3,
+        });
+        // The store holds no key, so it records a forged anchor; verify, given the key, refuses it.
+        const forged = { seq: 3, hash: hashes[2] as string, hmac: 'f'.repeat(64) };
+        await store.anchorAudit(forged);
+        const head = await store.auditHead();
+        expect(head?.anchor).toEqual(forged);
+        expect(verifyAuditChain(rows, head)).toEqual({ ok: true, rows: 3 });
+        expect(verifyAuditChain(rows, head, { anchorKey: AUDIT_KEY })).toMatchObject({
+          ok: false,
+          seq: 3,
+          problem: 'anchor_mismatch',
+        });
+      });
+
+      if (options.tamperAudit) {
+        const tamper = options.tamperAudit;
+        const attacks: [string, (store: Store) => Promise<void>, AuditProblem, number][] = [
+          ['an edited row', (s) => tamper(s, 3, 'edit'), 'edited', 3],
+          ['a deleted middle row', (s) => tamper(s, 3, 'delete'), 'missing', 3],
+          ['the deleted last row', (s) => tamper(s, 6, 'delete'), 'truncated', 6],
+          [
+            'every row deleted',
+            async (s) => {
+              for (let seq = 1; seq <= 6; seq++) await tamper(s, seq, 'delete');
+            },
+            'truncated',
+            1,
+          ],
+          ['two rows swapped', (s) => tamper(s, 3, 'swap'), 'reordered', 3],
+        ];
+        it.each(attacks)('verify names %s', async (_attack, attack, problem, seq) => {
+          const { store, verify } = await anchoredLog();
+          await attack(store);
+          const verdict = await verify();
+          expect(verdict).toMatchObject({ ok: false, problem, seq });
+          expect(verdict.ok === false && verdict.message).toContain(`${seq}`);
+        });
+
+        it('numbers the next row after the head, not after the last row left', async () => {
+          const { store, verify } = await anchoredLog();
+          const deleted = (await store.readAudit()).at(-1) as AuditRow;
+          await tamper(store, 6, 'delete');
+          const next = await store.appendAudit(chargeAudit('key_1', 'k7', 1_795_000_000_007));
+          expect(next).toMatchObject({ seq: 7, prevHash: deleted.hash });
+          expect(await store.auditHead()).toMatchObject({ seq: 7, hash: next.hash });
+          expect(await verify()).toMatchObject({ ok: false, problem: 'missing', seq: 6 });
+        });
+      }
+
+      if (options.rewriteAudit) {
+        const rewrite = options.rewriteAudit;
+        it('verify names a chain rewritten from its first row, head included, by its anchor', async () => {
+          const { store, verify } = await anchoredLog();
+          const anchor = ((await store.auditHead()) as AuditHead).anchor;
+          const forged: AuditRow[] = [];
+          for (const { seq, prevHash: _p, hash: _h, ...entry } of await store.readAudit()) {
+            forged.push(chainAudit(seq === 2 ? { ...entry, amount: 9999 } : entry, forged.at(-1)));
+          }
+          const last = forged.at(-1) as AuditRow;
+          await rewrite(store, forged, { seq: last.seq, hash: last.hash, anchor });
+          // Without the key the rewrite holds together: every link and the head agree.
+          expect(verifyAuditChain(await store.readAudit(), await store.auditHead())).toEqual({
+            ok: true,
+            rows: 6,
+          });
+          const kept = await verify();
+          expect(kept).toMatchObject({ ok: false, seq: 6, problem: 'anchor_mismatch' });
+          expect(kept.ok === false && kept.message).toContain('does not match its anchor');
+          // Re-anchoring the forged head takes the key; one made with any other key is refused.
+          const reanchored = auditAnchor('guessed-key', last.seq, last.hash);
+          await rewrite(store, forged, { seq: last.seq, hash: last.hash, anchor: reanchored });
+          const guessed = await verify();
+          expect(guessed).toMatchObject({ ok: false, seq: 6, problem: 'anchor_mismatch' });
+          expect(guessed.ok === false && guessed.message).toContain('not signed by the audit key');
+        });
+      }
+    });
+
+    describe('pending checkpoints', () => {
+      async function pendingSetup() {
+        const { store, root, clock } = await setup();
+        const t = clock.now();
+        const plan = (name: string, now: number, leaseMs = 1000): BeginPlan => ({
+          now,
+          chain: [root.id],
+          keyId: root.id,
+          checkpointId: `cp_${name}`,
+          checkpointKey: name,
+          fingerprint: `fp_${name}`,
+          leaseMs,
+          dedupWindowMs: HOUR,
+          vendorIdempotent: true,
+          costMicros: 1_000_000,
+          windows: [],
+          rates: [],
+          approval: null,
+          audit: chargeAudit(root.id, name, now),
+        });
+        const begin = async (name: string, now: number, leaseMs?: number) => {
+          const begun = await store.begin(plan(name, now, leaseMs));
+          if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
+          return begun.checkpoint;
+        };
+        const finish = (checkpoint: CheckpointRecord, outcome: FinishInput['outcome']) =>
+          store.finish({
+            now: checkpoint.startedAt,
+            checkpointId: checkpoint.id,
+            fencingToken: checkpoint.fencingToken,
+            outcome,
+            audit: chargeAudit(root.id, checkpoint.key, checkpoint.startedAt),
+          });
+        const pending = async (now: number, limit?: number) =>
+          (await store.listPending(limit === undefined ? { now } : { now, limit })).map((c) => c.id);
+        return { store, t, begin, finish, pending };
+      }
+
+      it('lists unknown outcomes and ended leases, oldest first and up to the limit; not settled or live ones', async () => {
+        const { store, t, begin, finish, pending } = await pendingSetup();
+        // Begun out of order, so the order is the store's doing.
+        await begin('lapsed_late', t + 5);
+        await finish(await begin('unknown', t, HOUR), 'unknown');
+        await begin('lapsed', t + 1);
+        await finish(await begin('completed', t + 2), 'completed');
+        await finish(await begin('failed', t + 3), 'failed');
+        await begin('live', t + 4, HOUR);
+        const now = t + 5 + 1000; // lapsed_late's lease ends exactly now
+        expect(await pending(now)).toEqual(['cp_unknown', 'cp_lapsed', 'cp_lapsed_late']);
+        expect(await pending(now, 2)).toEqual(['cp_unknown', 'cp_lapsed']);
+        expect(await pending(now - 1)).toEqual(['cp_unknown', 'cp_lapsed']);
+        expect(await pending(t)).toEqual(['cp_unknown']);
+        const [unknown] = await store.listPending({ now, limit: 1 });
+        expect(unknown).toEqual(await store.getCheckpoint('cp_unknown'));
+        expect(unknown).toMatchObject({
+          state: 'in_progress',
+          outcomeUnknown: true,
+          reservedMicros: 1_000_000,
+          startedAt: t,
+          vendor: 'stripe',
+          operation: 'POST /v1/charges',
+        });
+      });
+
+      it('drops a checkpoint once it is settled, and while a takeover holds its lease', async () => {
+        const { store, t, begin, finish, pending } = await pendingSetup();
+        const unknown = await begin('unknown', t, HOUR);
+        await finish(unknown, 'unknown');
+        await begin('lapsed', t + 1);
+        const now = t + 2000;
+        expect(await pending(now)).toEqual(['cp_unknown', 'cp_lapsed']);
+        await finish(unknown, 'completed');
+        expect(await pending(now)).toEqual(['cp_lapsed']);
+        const resumed = await begin('lapsed', now);
+        expect(resumed).toMatchObject({ startedAt: t + 1, leaseUntil: now + 1000, vendor: 'stripe' });
+        expect(await pending(now)).toEqual([]);
+        expect(await pending(now + 1000)).toEqual(['cp_lapsed']);
+        expect((await finish(resumed, 'failed')).ok).toBe(true);
+        expect(await pending(now + 1000)).toEqual([]);
+        expect(await store.getCheckpoint('cp_lapsed')).toMatchObject({ state: 'failed', vendor: 'stripe' });
+      });
     });
 
     describe('secrets', () => {

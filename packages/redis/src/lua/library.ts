@@ -93,6 +93,26 @@ local function fixed2(x)
   return sign .. sformat('%.2f', x)
 end
 
+-- Date.prototype.toISOString of a time in ms from 1970 to 9999 (Redis's Lua has no os.date):
+-- the civil date from the days since 1970, by Howard Hinnant's civil_from_days.
+local function iso(ms)
+  local floor = math.floor
+  ms = floor(ms)
+  local days = floor(ms / 86400000)
+  local rem = ms - days * 86400000
+  local z = days + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local day = doy - floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return sformat('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day, floor(rem / 3600000),
+    floor(rem / 60000) % 60, floor(rem / 1000) % 60, rem % 1000)
+end
+
 -- core's isMicros on the text JavaScript sends (String(x)): a whole number from 0 to 2^53 - 1 is
 -- plain digits. tonumber alone would also read 'NaN', 'inf', '-5', '1.5', '0x10' and '1e400'.
 local function isMicros(s)
@@ -175,13 +195,14 @@ export const PIPELINE_PRELUDE = COMMON_LUA + PIPELINE_LUA;
 
 /**
  * Test harness: the pipeline primitives behind a tiny dispatcher, so tests can compare them with
- * JavaScript (`sha256hex`, `jstr`, `jsnum`, `fixed2`, `isMicros`) on many inputs in one EVAL.
+ * JavaScript (`sha256hex`, `jstr`, `jsnum`, `fixed2`, `iso`, `isMicros`) on many inputs in one EVAL.
  */
 export const PRIMITIVES_TEST_LUA = `#!lua flags=no-writes
 ${PIPELINE_PRELUDE}
 local fn = ({ sha256hex = sha256hex, jstr = jstr, jsnum = function(s) return jsnum(tonumber(s)) end,
   usd = function(s) return jsnum(tonumber(s) / 1000000) end,
   fixed2 = function(s) return fixed2(tonumber(s) / 1000000) end,
+  iso = function(s) return iso(tonumber(s)) end,
   isMicros = function(s) return isMicros(s) and '1' or '0' end })[nx()]
 local out = {}
 while ai < #ARGV do out[#out + 1] = fn(nx()) end

@@ -9,7 +9,7 @@ afterAll(() => redis.quit());
 
 /** Run one Lua primitive over many inputs in one EVAL. */
 async function lua(
-  fn: 'sha256hex' | 'jstr' | 'jsnum' | 'usd' | 'fixed2' | 'isMicros',
+  fn: 'sha256hex' | 'jstr' | 'jsnum' | 'usd' | 'fixed2' | 'iso' | 'isMicros',
   inputs: string[],
 ): Promise<string[]> {
   const out: string[] = [];
@@ -119,6 +119,20 @@ describe('Lua primitives match JavaScript', () => {
       micros.map((m) => String(m)),
     );
     expect(got).toEqual(micros.map((m) => (m / 1_000_000).toFixed(2)));
+  });
+
+  it('iso(ms) formats like new Date(ms).toISOString() from 1970 to 9999, leap days and fractions included', async () => {
+    const LAST = Date.parse('9999-12-31T23:59:59.999Z');
+    const times = [0, 1, 999, 86_399_999, 86_400_000, LAST, 1_795_000_000_000.75];
+    for (const day of ['2000-02-29', '2100-02-28', '2100-03-01', '2024-12-31', '1972-02-29', '2400-02-29']) {
+      times.push(Date.parse(`${day}T00:00:00.000Z`), Date.parse(`${day}T23:59:59.999Z`));
+    }
+    for (let i = 0; i < 5000; i++) times.push(Math.floor(Math.random() * LAST));
+    const got = await lua(
+      'iso',
+      times.map((t) => String(t)),
+    );
+    expect(got).toEqual(times.map((t) => new Date(t).toISOString()));
   });
 
   it('isMicros accepts exactly what String(x) prints for a whole number of micro-dollars below 2^53', async () => {

@@ -41,7 +41,8 @@ const F = {
  * dedupWindowMs, vendorIdempotent (1/0), costMicros, graceMs, #chain, chain…, #windows,
  * (id, keyId, label, capMicros|'', expiresAt|'', alerts joined by ',')…, #rates,
  * (id, keyId, limit, expiresAt)…, approval (1 + id, checkpointId, keyId, vendor, operation,
- * costMicros, createdAt | 0), windows JSON, window expiries JSON, audit fragments.
+ * costMicros, createdAt, fingerprint, ttlMs, has account (1/0), account | 0), the call's vendor
+ * and operation (each: has it (1/0), value), windows JSON, window expiries JSON, audit fragments.
  */
 export const BEGIN = script(
   'begin',
@@ -62,10 +63,18 @@ for i = 1, tonumber(nx()) do
 end
 local rates = {}
 for i = 1, tonumber(nx()) do rates[i] = { id = nx(), keyId = nx(), limit = nx(), exp = tonumber(nx()) } end
+-- An optional string: a 1/0 flag, then the value ('' when absent).
+local function maybe()
+  local has, value = nx() == '1', nx()
+  if has then return value end
+  return nil
+end
 local apr
 if nx() == '1' then
-  apr = { id = nx(), cp = nx(), keyId = nx(), vendor = nx(), op = nx(), cost = nx(), created = nx() }
+  apr = { id = nx(), cp = nx(), keyId = nx(), vendor = nx(), op = nx(), cost = nx(), created = nx(),
+    fp = nx(), ttl = nx(), acct = maybe() }
 end
+local callVendor, callOp = maybe(), maybe()
 local windowsJson, wexpJson = nx(), nx()
 local frags = readFrags()
 auditHead()
@@ -136,26 +145,51 @@ if state then
   generation = tonumber(ex[6]) + 1
 end
 
+-- An approved record this call may use; marked used only once the call really proceeds.
+local admitted
 if apr then
   local aprIndexed = redis.call('HGET', G .. 'aproot', apr.id)
   local ak = rp(aprIndexed or root) .. 'apr:' .. apr.id
-  local astate = redis.call('HGET', ak, 'state')
-  if not astate then
-    redis.call('HSET', ak, 'cp', apr.cp, 'keyId', apr.keyId, 'vendor', apr.vendor, 'op', apr.op, 'cost', apr.cost, 'state', 'pending', 'created', apr.created)
-    if not aprIndexed then redis.call('HSET', G .. 'aproot', apr.id, root) end
-  end
-  if not astate or astate == 'pending' then
-    frags[${F.decision}] = '"needs_approval"'
-    frags[${F.code}] = '"approval_required"'
-    frags[${F.message}] = jstr('approval ' .. apr.id .. ' is needed before this call')
-    appendAudit(frags)
-    return { 'needs_approval', apr.id }
-  end
+  local a = redis.call('HMGET', ak, 'state', 'fp', 'used', 'decidedAt', 'ttl', 'cost', 'reason')
+  local astate = a[1]
   if astate == 'denied' then
-    local reason = redis.call('HGET', ak, 'reason')
+    local reason = a[7]
     local why = (reason and reason ~= '') and (': ' .. reason) or ''
     return deny('approval_denied', 'approval ' .. apr.id .. ' was denied' .. why)
   end
+  -- core's staleApproval: why an approved record cannot admit this call, fingerprint first.
+  local stale
+  if astate == 'approved' then
+    local again = '; a new approval is needed'
+    if a[2] ~= fp then
+      stale = 'approval ' .. apr.id .. ' was given for a different call' .. again
+    elseif a[3] then
+      stale = 'approval ' .. apr.id .. ' was already used at ' .. iso(tonumber(a[3])) .. again
+    else
+      local expiresAt = (tonumber(a[4]) or 0) + tonumber(a[5])
+      if expiresAt <= now then
+        stale = 'approval ' .. apr.id .. ' expired at ' .. iso(expiresAt) .. again
+      elseif cost > tonumber(a[6]) then
+        stale = 'approval ' .. apr.id .. ' covers up to $' .. usd(tonumber(a[6])) .. '; this call is $' .. usd(cost) .. again
+      end
+    end
+  end
+  if not astate or stale then
+    -- A fresh pending record under the same id: no verdict, not used.
+    redis.call('DEL', ak)
+    redis.call('HSET', ak, 'cp', apr.cp, 'keyId', apr.keyId, 'vendor', apr.vendor, 'op', apr.op, 'cost', apr.cost,
+      'fp', apr.fp, 'ttl', apr.ttl, 'state', 'pending', 'created', apr.created)
+    if apr.acct then redis.call('HSET', ak, 'acct', apr.acct) end
+    if not aprIndexed then redis.call('HSET', G .. 'aproot', apr.id, root) end
+  end
+  if not astate or astate == 'pending' or stale then
+    frags[${F.decision}] = '"needs_approval"'
+    frags[${F.code}] = '"approval_required"'
+    frags[${F.message}] = jstr(stale or ('approval ' .. apr.id .. ' is needed before this call'))
+    appendAudit(frags)
+    return { 'needs_approval', apr.id }
+  end
+  admitted = ak
 end
 
 for _, rate in ipairs(rates) do
@@ -195,12 +229,17 @@ for wi, w in ipairs(windows) do
   end
 end
 for _, rate in ipairs(rates) do addCounter(ctr(rate.id), 1, rate.exp, now, grace) end
+if admitted then redis.call('HSET', admitted, 'used', num(now)) end
 
-if state then redis.call('HDEL', cpk, 'completed', 'result', 'actual', 'error') end
+if state then redis.call('HDEL', cpk, 'completed', 'result', 'actual', 'error', 'vendor', 'op') end
 if not cpIndexed then redis.call('HSET', G .. 'cproot', cpId, root) end
 redis.call('HSET', cpk, 'key', cpKey, 'fp', fp, 'state', 'in_progress', 'ou', '0', 'gen', num(generation),
   'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId, 'reserved', num(cost),
   'windows', windowsJson, 'wexp', wexpJson, 'started', num(now), 'root', root)
+if callVendor then redis.call('HSET', cpk, 'vendor', callVendor) end
+if callOp then redis.call('HSET', cpk, 'op', callOp) end
+-- The index listPending reads: in-progress checkpoints by start time (finish removes them).
+redis.call('ZADD', G .. 'pending', num(now), cpId)
 return { 'proceed', num(generation), num(fencingToken), alerts }
 `,
 );
@@ -261,10 +300,12 @@ if outcome == 'completed' then
   redis.call('HSET', cpk, 'state', 'completed', 'ou', '0', 'completed', num(now),
     'result', hasResult and result or 'null', 'actual', num(actual), 'reserved', num(actual))
   redis.call('HDEL', cpk, 'error')
+  redis.call('ZREM', G .. 'pending', cpId)
 elseif outcome == 'failed' then
   if reserved ~= 0 then settle(-reserved) end
   redis.call('HSET', cpk, 'state', 'failed', 'ou', '0', 'completed', num(now), 'reserved', '0')
   setError()
+  redis.call('ZREM', G .. 'pending', cpId)
 else
   -- Unknown: keep the reservation and the in-progress checkpoint until its lease ends.
   redis.call('HSET', cpk, 'ou', '1')
@@ -307,6 +348,60 @@ if hasBy then redis.call('HSET', ak, 'decidedBy', by) end
 if hasReason then redis.call('HSET', ak, 'reason', reason) end
 appendAudit(frags)
 return { 'decided', redis.call('HGETALL', ak) }
+`,
+);
+
+/**
+ * ARGV after the prefixes: seq, hash, hmac. Records the anchor if there is a head to anchor and
+ * seq is above the anchor recorded; 1 if it did.
+ */
+export const ANCHOR_AUDIT = script(
+  'anchorAudit',
+  `${WRITES}${COMMON_LUA}
+local seq, hash, hmac = nx(), nx(), nx()
+if redis.call('EXISTS', G .. 'audit:head') == 0 then return 0 end
+local current = tonumber(redis.call('HGET', G .. 'audit:anchor', 'seq') or '0')
+if tonumber(seq) <= current then return 0 end
+redis.call('HSET', G .. 'audit:anchor', 'seq', seq, 'hash', hash, 'hmac', hmac)
+return 1
+`,
+);
+
+/** No ARGV after the prefixes. { head ('<seq> <hash>' | ''), anchor fields… }, read together. */
+export const AUDIT_HEAD = script(
+  'auditHead',
+  `${READS}${COMMON_LUA}
+return { redis.call('GET', G .. 'audit:head') or '', redis.call('HGETALL', G .. 'audit:anchor') }
+`,
+);
+
+/**
+ * ARGV after the prefixes: now, limit. Walks the index of in-progress checkpoints oldest first
+ * (ties by id), and returns (id, fields)… of those with an unknown outcome or an ended lease.
+ */
+export const LIST_PENDING = script(
+  'listPending',
+  `${READS}${COMMON_LUA}
+local now, limit = tonumber(nx()), tonumber(nx())
+-- The index holds exactly the in-progress checkpoints: begin adds, a settling finish removes.
+local PAGE = 100
+local out, found, start = {}, 0, 0
+while found < limit do
+  local ids = redis.call('ZRANGE', G .. 'pending', start, start + PAGE - 1)
+  for _, id in ipairs(ids) do
+    local cpk = rp(redis.call('HGET', G .. 'cproot', id)) .. 'cp:' .. id
+    local c = redis.call('HMGET', cpk, 'ou', 'lease')
+    if c[1] == '1' or tonumber(c[2]) <= now then
+      out[#out + 1] = id
+      out[#out + 1] = redis.call('HGETALL', cpk)
+      found = found + 1
+      if found == limit then break end
+    end
+  end
+  if #ids < PAGE then break end
+  start = start + PAGE
+end
+return out
 `,
 );
 
@@ -408,6 +503,9 @@ export const SCRIPTS = [
   FINISH,
   APPEND_AUDIT,
   DECIDE_APPROVAL,
+  ANCHOR_AUDIT,
+  AUDIT_HEAD,
+  LIST_PENDING,
   GET_CHECKPOINT,
   GET_APPROVAL,
   GET_KEY,
