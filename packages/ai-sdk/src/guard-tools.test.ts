@@ -1,8 +1,8 @@
 import type { AuditRow } from '@spendguard/core';
 import { isToolRefusal } from '@spendguard/core';
 import { type ModelMessage, type ToolSet, tool } from 'ai';
-import { z } from 'zod';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { spendguardToolApproval, type VendorRequest } from './approval.ts';
 import { RunStoppedError } from './errors.ts';
 import { type GuardToolsOptions, guardTool, guardTools } from './guard-tools.ts';
@@ -573,7 +573,9 @@ describe('guardTools: mapping the AI SDK in and out', () => {
     const read: unknown[] = [];
     for (const customer of [ids.alice, ids.bob]) {
       const outcome = await drive('generateText', {
-        model: scriptedModel([{ calls: [{ tool: 'charge', input: { amountCents: 2500, orderId: 'basket-1' } }] }]),
+        model: scriptedModel([
+          { calls: [{ tool: 'charge', input: { amountCents: 2500, orderId: 'basket-1' } }] },
+        ]),
         tools,
         prompt: 'buy it',
         toolsContext: { charge: { customer, runId: 'shop-session' } },
@@ -588,7 +590,9 @@ describe('guardTools: mapping the AI SDK in and out', () => {
     ]);
     // The same customer again in another run is the same call: replayed, not charged twice.
     await drive('generateText', {
-      model: scriptedModel([{ calls: [{ tool: 'charge', input: { amountCents: 2500, orderId: 'basket-1' } }] }]),
+      model: scriptedModel([
+        { calls: [{ tool: 'charge', input: { amountCents: 2500, orderId: 'basket-1' } }] },
+      ]),
       tools,
       prompt: 'buy it',
       toolsContext: { charge: { customer: ids.alice, runId: 'another-session' } },

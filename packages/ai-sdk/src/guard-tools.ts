@@ -71,13 +71,18 @@ export interface GuardToolsBaseOptions {
   approver?: (approval: ApprovedToolCall) => string | undefined;
 }
 
+/** An input field, or `context.<name>` for an entry of the tool's `toolsContext`. */
+export type CheckpointField<INPUT> = (keyof INPUT & string) | `context.${string}`;
+
 /** Options of `guardTools`: the shared ones, and per-tool settings keyed by tool name. */
 export interface GuardToolsOptions<TOOLS extends ToolSet> extends GuardToolsBaseOptions {
   /**
    * The billing-relevant input fields of each tool: only these make its checkpoint key, so a
-   * reworded free-text field does not make a new charge. Default: every input field.
+   * reworded free-text field does not make a new charge. The tool's `toolsContext` entry is part
+   * of the key too (less its `runId`); `context.<name>` entries keep only those of it. Default:
+   * every input field and the whole context.
    */
-  fields?: { [NAME in keyof TOOLS]?: readonly (keyof InferToolInput<TOOLS[NAME]> & string)[] };
+  fields?: { [NAME in keyof TOOLS]?: readonly CheckpointField<InferToolInput<TOOLS[NAME]>>[] };
   /** A checkpoint key per tool (e.g. the order id) instead of the content hash. Default: the content hash. */
   idempotencyKey?: { [NAME in keyof TOOLS]?: CheckpointKeyFunction<InferToolInput<TOOLS[NAME]>> };
   /**
@@ -93,8 +98,11 @@ export interface GuardToolsOptions<TOOLS extends ToolSet> extends GuardToolsBase
 export interface GuardToolOptions<INPUT> extends GuardToolsBaseOptions {
   /** The tool's name, as in the tools record the model sees. Part of the checkpoint key and audit rows. */
   name: string;
-  /** The billing-relevant input fields that make the checkpoint key. Default: every input field. */
-  fields?: readonly (keyof INPUT & string)[];
+  /**
+   * The billing-relevant input fields that make the checkpoint key, and `context.<name>` entries
+   * of the tool's context. Default: every input field and the whole context (less `runId`).
+   */
+  fields?: readonly CheckpointField<INPUT>[];
   /** A checkpoint key (e.g. the order id) instead of the content hash. Default: the content hash. */
   idempotencyKey?: CheckpointKeyFunction<INPUT>;
   /** The vendor call(s) the tool's input will make, for approval rules (see `GuardToolsOptions.approval`). Default: none. */
@@ -188,6 +196,8 @@ function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
         input,
         runId,
         toolCallId,
+        // Whose call it is (the customer in toolsContext) is part of what the checkpoint binds.
+        context: options.context,
         ...(agentId !== undefined && { agentId }),
         ...(settings.fields && { fields: settings.fields }),
         ...(settings.scope && { scope: settings.scope }),

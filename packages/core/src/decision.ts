@@ -2,7 +2,8 @@
  * Why a call was refused. Stable: adapters and users switch on these.
  * `request_invalid`: the request could not be decoded safely (a body past a bound, a reserved
  * param name, a value that is not JSON data). `amount_invalid`: an amount that is not a finite,
- * non-negative number (negative, garbled, NaN, too large).
+ * non-negative number (negative, garbled, NaN, too large). `account_not_allowed`: the call acts
+ * on a vendor account the policy's `accounts` list does not name.
  */
 export const DENY_CODES = [
   'key_unknown',
@@ -10,6 +11,7 @@ export const DENY_CODES = [
   'key_revoked',
   'request_invalid',
   'operation_not_allowed',
+  'account_not_allowed',
   'param_not_allowed',
   'amount_invalid',
   'currency_not_priced',

@@ -11,7 +11,8 @@ export type SpendguardErrorCode =
   | 'store_unavailable'
   | 'approval_unknown'
   | 'operation_invalid'
-  | 'request_invalid';
+  | 'request_invalid'
+  | 'checkpoint_unknown';
 
 export class SpendguardError extends Error {
   readonly code: SpendguardErrorCode;

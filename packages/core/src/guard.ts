@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type AuditVerdict, verifyAuditRows } from './audit-chain.ts';
+import { type AuditVerdict, auditAnchor, verifyAuditChain } from './audit-chain.ts';
 import { contentHash, sha256Hex } from './canonical-json.ts';
 import { Credentials } from './credentials.ts';
 import type { DenyCode, ExecuteDecision } from './decision.ts';
+import { parseDuration } from './duration.ts';
 import { RequestInvalidError, SpendguardError } from './errors.ts';
 import { type Attribution, type Money, type Operation, operationName } from './operation.ts';
-import type { OperationRule, PolicyDocument, ResolvedPolicy } from './policy.ts';
+import {
+  type CredentialSource,
+  DEFAULT_APPROVAL_TTL_MS,
+  DEFAULT_RECONCILE_AFTER_MS,
+  type OperationRule,
+  type PolicyDocument,
+  type ResolvedPolicy,
+} from './policy.ts';
 import {
   checkDeferred,
   checkOperation,
@@ -24,6 +32,7 @@ import type {
   BeginPlan,
   CapWindow,
   CheckpointRecord,
+  FinishInput,
   KeyRecord,
   Store,
 } from './store.ts';
@@ -55,6 +64,13 @@ export interface GuardOptions {
   profiles?: readonly VendorProfile[];
   /** Whether a thrown vendor call surely failed or may have acted. Default: `classifyVendorError`. */
   classifyError?: (error: unknown) => VendorOutcome;
+  /**
+   * Where the audit anchor key comes from, by reference (`{ env }` or `{ file }`), like vendor
+   * credentials. When set, the guard signs the audit chain's head after each call (HMAC-SHA256)
+   * and `audit.verify()` checks the signature, so a chain rewritten in the database from its
+   * first row fails without the key. The store never holds it. Default: no anchor.
+   */
+  auditKey?: CredentialSource;
 }
 
 export interface ExecuteRequest extends Operation, Attribution {
@@ -95,8 +111,19 @@ export interface ToolCallRequest extends Attribution {
   scope?: 'root' | 'run';
   /** An explicit checkpoint key instead of the content hash. */
   idempotencyKey?: string;
-  /** A human approved this call in the framework's approval flow; vendor calls inside it go through. */
+  /**
+   * A human approved this call in the framework's approval flow; vendor calls inside it go through.
+   * Trusted as given: set it only from your application's own approval flow, never from a
+   * network request or from model output.
+   */
   approvedBy?: string;
+  /**
+   * What the tool reads besides its input (the framework's tool context, e.g. the AI SDK's
+   * `toolsContext` entry): part of the checkpoint key, so two customers' calls never share one.
+   * Its `runId` is left out (the run is the key's business). `fields` may name `context.<name>`
+   * entries to keep only those. Default: none.
+   */
+  context?: unknown;
 }
 
 export interface VendorCallContext {
@@ -158,10 +185,53 @@ export interface Guard {
   needsApproval(request: ExecuteRequest): Promise<boolean>;
   /** USD spent or reserved by a key: lifetime, this UTC hour and this UTC day. */
   spend(keyId: string): Promise<{ lifetimeUsd: number; hourUsd: number; dayUsd: number }>;
+  /**
+   * Calls nobody is finishing: an unknown outcome (a timeout, a crash, a vendor without an
+   * idempotency key), or a call whose lease ended without a settlement — oldest first. Each still
+   * holds its reservation until it is reconciled or, for a vendor that deduplicates, re-sent.
+   */
+  pending(options?: { limit?: number }): Promise<PendingCall[]>;
+  /**
+   * A person settles a pending call: `executed` settles the reservation to `costUsd` (default: the
+   * estimate), `failed` releases it. Writes an audit row naming who. Throws SpendguardError
+   * `checkpoint_unknown` when the call is not pending.
+   */
+  reconcile(checkpointId: string, settlement: Reconciliation): Promise<CheckpointRecord>;
+  /** Replace every vendor secret the guard handed out, in any encoding, with `[redacted]`. */
+  redact(text: string): string;
   close(): Promise<void>;
 }
 
+/** A call waiting for a person (`guard.pending()`). */
+export interface PendingCall {
+  checkpointId: string;
+  keyId: string;
+  runId: string | null;
+  vendor: string | null;
+  operation: string | null;
+  /** The reservation it holds, in USD. */
+  reservedUsd: number;
+  startedAt: number;
+  ageMs: number;
+  /** The last attempt's outcome is unknown (otherwise its lease ended with no word). */
+  outcomeUnknown: boolean;
+  /** Old enough (the policy's `reconcileAfter`) that a person should settle it now. */
+  needsReconciliation: boolean;
+}
+
+export interface Reconciliation {
+  outcome: 'executed' | 'failed';
+  /** What it really cost, in USD; default: the reservation. */
+  costUsd?: number;
+  /** The vendor's id for what it made (`ch_…`). */
+  objectId?: string;
+  /** Who settled it, for the audit row. */
+  by: string;
+}
+
 const HOUR = 3_600_000;
+/** Settlements kept for the store's return; past this many, pending() still lists the calls. */
+const MAX_UNRECORDED = 10_000;
 const DAY = 24 * HOUR;
 const MINUTE = 60_000;
 
@@ -227,6 +297,14 @@ class SpendGuard implements Guard {
   readonly #credentials: Credentials;
   /** Local waiters per checkpoint, woken when this process finishes that checkpoint. */
   readonly #waiters = new Map<string, Set<() => void>>();
+  /**
+   * Settlements of calls that ran but could not be recorded (the store was down): retried before
+   * the next call, so each gets its audit row once the store is back. Until then the call is
+   * still in progress in the store, and `pending()` lists it after its lease.
+   */
+  readonly #unrecorded: FinishInput[] = [];
+  readonly #auditKey: Credentials | undefined;
+  readonly #document: PolicyDocument;
 
   constructor(document: PolicyDocument, options: GuardOptions) {
     this.store = options.store ?? new SqliteStore();
@@ -238,6 +316,8 @@ class SpendGuard implements Guard {
     this.#classify = options.classifyError ?? classifyVendorError;
     this.#credentials = new Credentials(document.credentials);
     this.keys = new VaultKeys(this.store, document, this.#now);
+    this.#auditKey = options.auditKey && new Credentials({ audit: options.auditKey });
+    this.#document = document;
   }
 
   readonly approvals = {
@@ -249,7 +329,11 @@ class SpendGuard implements Guard {
 
   readonly audit = {
     list: (o?: { afterSeq?: number; limit?: number }) => this.store.readAudit(o),
-    verify: async (): Promise<AuditVerdict> => verifyAuditRows(await this.store.readAudit()),
+    verify: async (): Promise<AuditVerdict> => {
+      const head = await this.store.auditHead();
+      const anchorKey = this.#auditKey?.resolve('audit');
+      return verifyAuditChain(await this.store.readAudit(), head, anchorKey ? { anchorKey } : {});
+    },
   };
 
   async needsApproval(untrusted: ExecuteRequest): Promise<boolean> {
@@ -329,8 +413,117 @@ class SpendGuard implements Guard {
     return { lifetimeUsd: microsToUsd(life), hourUsd: microsToUsd(hour), dayUsd: microsToUsd(day) };
   }
 
+  async pending(options: { limit?: number } = {}): Promise<PendingCall[]> {
+    await this.#recordUnrecorded();
+    const now = this.#now();
+    const checkpoints = await this.store.listPending({ now, ...options });
+    const calls: PendingCall[] = [];
+    for (const checkpoint of checkpoints) {
+      const key = await this.store.getKey(checkpoint.keyId);
+      const ageMs = now - checkpoint.startedAt;
+      calls.push({
+        checkpointId: checkpoint.id,
+        keyId: checkpoint.keyId,
+        runId: key?.runId ?? null,
+        vendor: checkpoint.vendor,
+        operation: checkpoint.operation,
+        reservedUsd: microsToUsd(checkpoint.reservedMicros),
+        startedAt: checkpoint.startedAt,
+        ageMs,
+        outcomeUnknown: checkpoint.outcomeUnknown,
+        needsReconciliation: ageMs >= this.#reconcileAfterMs(key?.policy) || checkpoint.leaseUntil <= now,
+      });
+    }
+    return calls;
+  }
+
+  async reconcile(checkpointId: string, settlement: Reconciliation): Promise<CheckpointRecord> {
+    const checkpoint = await this.store.getCheckpoint(checkpointId);
+    if (checkpoint?.state !== 'in_progress') {
+      throw new SpendguardError(
+        'checkpoint_unknown',
+        `no pending call with checkpoint ${checkpointId}${checkpoint ? ` (it is ${checkpoint.state})` : ''}`,
+      );
+    }
+    const executed = settlement.outcome === 'executed';
+    const costUsd = settlement.costUsd;
+    if (costUsd !== undefined && !(Number.isFinite(costUsd) && costUsd >= 0)) {
+      throw new SpendguardError('operation_invalid', `costUsd must be a finite, non-negative USD amount`);
+    }
+    const actualMicros = costUsd === undefined ? checkpoint.reservedMicros : usdToMicros(costUsd);
+    const message = `reconciled as ${settlement.outcome} by ${settlement.by}`;
+    const finished = await this.store.finish({
+      now: this.#now(),
+      checkpointId,
+      fencingToken: checkpoint.fencingToken,
+      outcome: executed ? 'completed' : 'failed',
+      ...(executed
+        ? {
+            actualMicros,
+            result: JSON.stringify({ reconciled: true, objectId: settlement.objectId ?? null }),
+          }
+        : { error: { message } }),
+      audit: {
+        ...emptyAudit(this.#now()),
+        keyId: checkpoint.keyId,
+        vendor: checkpoint.vendor,
+        operation: checkpoint.operation,
+        idempotencyKey: checkpoint.key,
+        decision: executed ? 'executed' : 'failed',
+        code: 'reconciled',
+        message,
+        actualCostUsd: executed ? microsToUsd(actualMicros) : null,
+        upstreamObjectId: settlement.objectId ?? null,
+      },
+    });
+    if (!finished.ok) {
+      throw new SpendguardError(
+        'checkpoint_unknown',
+        `checkpoint ${checkpointId} was taken over by a newer attempt while it was being reconciled`,
+      );
+    }
+    await this.#anchor();
+    return (await this.store.getCheckpoint(checkpointId)) as CheckpointRecord;
+  }
+
+  redact(text: string): string {
+    return this.#credentials.redact(text);
+  }
+
+  /** The policy's `reconcileAfter` (narrowed keys keep their root's). */
+  #reconcileAfterMs(policyName: string | undefined): number {
+    const input = policyName === undefined ? undefined : this.#document.policies[policyName];
+    const ms = input?.reconcileAfter === undefined ? undefined : parseDuration(input.reconcileAfter);
+    return ms ?? DEFAULT_RECONCILE_AFTER_MS;
+  }
+
   async close(): Promise<void> {
+    await this.#recordUnrecorded();
     await this.store.close();
+  }
+
+  /** Try again to record settlements the store refused; stop at the first that still fails. */
+  async #recordUnrecorded(): Promise<void> {
+    while (this.#unrecorded.length > 0) {
+      try {
+        await this.store.finish(this.#unrecorded[0] as FinishInput);
+      } catch {
+        return;
+      }
+      this.#unrecorded.shift();
+    }
+  }
+
+  /** Sign the audit chain's head with the audit key, when one is configured. */
+  async #anchor(): Promise<void> {
+    if (!this.#auditKey) return;
+    try {
+      const head = await this.store.auditHead();
+      if (head)
+        await this.store.anchorAudit(auditAnchor(this.#auditKey.resolve('audit'), head.seq, head.hash));
+    } catch {
+      // The next call anchors again; verify reports how far the anchor reaches.
+    }
   }
 
   async execute<T>(
@@ -338,8 +531,10 @@ class SpendGuard implements Guard {
     vendorCall: (context: VendorCallContext) => Promise<T>,
     options: ExecuteOptions<T> = {},
   ): Promise<ExecuteDecision<T>> {
+    await this.#recordUnrecorded();
     const decision = await this.#executeVendorCall(request, vendorCall, options);
     if (decision.decision !== 'executed' && decision.decision !== 'replayed') noteRefusal(decision);
+    await this.#anchor();
     return decision;
   }
 
@@ -381,14 +576,24 @@ class SpendGuard implements Guard {
   }
 
   async executeTool<T>(request: ToolCallRequest, run: () => Promise<T>): Promise<ExecuteDecision<T>> {
+    await this.#recordUnrecorded();
+    const decision = await this.#executeToolCall(request, run);
+    await this.#anchor();
+    return decision;
+  }
+
+  async #executeToolCall<T>(request: ToolCallRequest, run: () => Promise<T>): Promise<ExecuteDecision<T>> {
     const startedAt = performance.now();
-    const input = pickFields(request.input, request.fields);
     const operation: ExecuteRequest = {
       ...request,
       vendor: 'tool',
       method: 'CALL',
       path: request.tool,
-      params: { input },
+      // What the checkpoint binds to: the billing fields of the input and the tool's context.
+      params: {
+        input: pickFields(request.input, inputFields(request.fields)),
+        context: pickFields(withoutRunId(request.context), contextFields(request.fields)) ?? null,
+      },
     };
     const audit = this.#auditBase(operation);
     const auth = await this.#authenticate<T>(request.key, audit);
@@ -425,7 +630,13 @@ class SpendGuard implements Guard {
     try {
       // What the vendor would see: form-encoded vendors read every scalar as text.
       fingerprint = contentHash(
-        [request.vendor, request.method.toUpperCase(), request.path, request.params ?? {}],
+        [
+          request.vendor,
+          request.method.toUpperCase(),
+          request.path,
+          request.params ?? {},
+          request.account ?? null,
+        ],
         { formEncoded: profile?.formEncoded === true },
       );
     } catch (error) {
@@ -434,11 +645,11 @@ class SpendGuard implements Guard {
     }
     const scopeId = request.scope === 'run' ? key.id : key.rootId;
     const checkpointKey = request.idempotencyKey ?? contentHash([scopeId, fingerprint]);
-    // A content key already names its root (through the scope); a business key is namespaced here.
+    // A content key already names its scope; a business key is namespaced by it here.
     const checkpointId =
       request.idempotencyKey === undefined
         ? checkpointKey
-        : sha256Hex(`${key.rootId}\n${request.idempotencyKey}`);
+        : sha256Hex(`${scopeId}\n${request.idempotencyKey}`);
     audit.idempotencyKey = checkpointKey;
     const now = this.#now();
     const plan: BeginPlan = {
@@ -466,12 +677,16 @@ class SpendGuard implements Guard {
       approval:
         p.approvalRules && !request.approvedBy && needsApproval(policy, p.approvalRules, costMicros)
           ? {
-              id: `apr_${checkpointId.slice(0, 24)}`,
+              // One approval, one call: another call under the same business key asks again.
+              id: `apr_${sha256Hex(`${checkpointId}\n${fingerprint}`).slice(0, 24)}`,
               checkpointId,
               keyId: key.id,
               vendor: request.vendor,
               operation: operationName(request),
               costMicros,
+              fingerprint,
+              account: request.account ?? null,
+              ttlMs: policy.approval?.ttlMs ?? DEFAULT_APPROVAL_TTL_MS,
               createdAt: now,
             }
           : null,
@@ -660,7 +875,7 @@ class SpendGuard implements Guard {
       code: finished ? 'executed' : 'executed_not_recorded',
       message: finished
         ? 'the vendor call ran once'
-        : 'the vendor call ran, but the store could not record it',
+        : 'the vendor call ran, but the store could not record it; it is recorded once the store is back',
       result: JSON.parse(stored) as T,
       idempotencyKey,
       actualCostUsd: microsToUsd(actualMicros),
@@ -704,10 +919,11 @@ class SpendGuard implements Guard {
   }
 
   /** Settle and wake local waiters; a store failure here must not hide the vendor's answer. */
-  async #finish(input: Parameters<Store['finish']>[0]): Promise<AuditRow | undefined> {
+  async #finish(input: FinishInput): Promise<AuditRow | undefined> {
     try {
       return (await this.store.finish(input)).audit;
     } catch {
+      if (this.#unrecorded.length < MAX_UNRECORDED) this.#unrecorded.push(input);
       return undefined;
     } finally {
       const waiters = this.#waiters.get(input.checkpointId);
@@ -906,6 +1122,26 @@ function statedCost(policy: ResolvedPolicy, rules: readonly OperationRule[]): Mo
     if (stated !== undefined && (usd === undefined || stated > usd)) usd = stated;
   }
   return usd === undefined ? undefined : { amount: usd, currency: 'usd' };
+}
+
+/** The `fields` that name input fields, or undefined for the whole input. */
+function inputFields(fields: readonly string[] | undefined): readonly string[] | undefined {
+  const named = fields?.filter((f) => !f.startsWith('context.'));
+  return named && named.length > 0 ? named : undefined;
+}
+
+/** The context entries `fields` names (`context.customer` → `customer`), or undefined for all. */
+function contextFields(fields: readonly string[] | undefined): readonly string[] | undefined {
+  const named = fields?.filter((f) => f.startsWith('context.')).map((f) => f.slice('context.'.length));
+  return named && named.length > 0 ? named : undefined;
+}
+
+/** A tool context without its `runId`: the run is the key's business, not the call's effect. */
+function withoutRunId(context: unknown): unknown {
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) return context;
+  if (!Object.hasOwn(context, 'runId')) return context;
+  const { runId: _runId, ...rest } = context as Record<string, unknown>;
+  return rest;
 }
 
 /** The named fields of a tool input, or all of it. */

@@ -235,6 +235,16 @@ describe('hostile input through the real stripe SDK and the governed client', ()
     expect(decision.message).toMatch(/send amount explicitly/);
   });
 
+  it('the same charge on two connected accounts (Stripe-Account) is two charges, not a replay', async () => {
+    const params = { amount: 1200, currency: 'usd', source: 'tok_visa', metadata: { order_id: 'o-1' } };
+    const onA = await stripe().charges.create(params, { stripeAccount: 'acct_A' });
+    const onB = await stripe().charges.create(params, { stripeAccount: 'acct_B' });
+    const againA = await stripe().charges.create(params, { stripeAccount: 'acct_A' });
+    expect(onB.id).not.toBe(onA.id);
+    expect(againA.id).toBe(onA.id);
+    expect(fake.ledger.list('charge')).toHaveLength(2);
+  });
+
   it('a huge bracket index or nesting is refused at once, before any policy work', async () => {
     const governed = createGovernedFetch({
       guard,
@@ -331,6 +341,42 @@ describe('paths match only in canonical form; every matching rule applies', () =
       ok,
     );
     expect(small.code).toBe('approval_required');
+  });
+});
+
+describe('a derived key narrowed to an operation keeps every allow entry of it', () => {
+  it("an operation listed twice keeps both entries' param rules", async () => {
+    const twice = createGuard({
+      policies: {
+        policies: {
+          p: {
+            stripe: {
+              allow: [
+                { 'POST /v1/refunds': { amount: { max: 2000 } } },
+                { 'POST /v1/refunds': { currency: { in: ['usd'] } } },
+              ],
+            },
+          },
+        },
+      },
+      store: new MemoryStore(),
+    });
+    const root = await twice.keys.issueRoot({ policy: 'p' });
+    const run = await twice.keys.derive(root.token, { runId: 'r', operations: ['stripe:POST /v1/refunds'] });
+    const refund = (amount: string, currency: string) =>
+      twice.execute(
+        {
+          key: run.token,
+          vendor: 'stripe',
+          method: 'POST',
+          path: '/v1/refunds',
+          params: { amount, currency, charge: 'ch_1' },
+        },
+        async () => ({}),
+      );
+    expect((await refund('5000', 'usd')).code).toBe('param_not_allowed');
+    expect((await refund('500', 'eur')).code).toBe('param_not_allowed');
+    expect((await refund('500', 'usd')).code).toBe('executed');
   });
 });
 

@@ -1,8 +1,11 @@
 export {
   AUDIT_HASHED_FIELDS,
+  type AuditProblem,
   type AuditVerdict,
+  auditAnchor,
   chainAudit,
   GENESIS_HASH,
+  verifyAuditChain,
   verifyAuditRows,
 } from './audit-chain.ts';
 export { type CanonicalJsonOptions, canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
@@ -56,12 +59,15 @@ export {
   usdToMicros,
 } from './policy-check.ts';
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
+export { MIN_SECRET_LENGTH, REDACTED, Redactor } from './redactor.ts';
 export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
 export type {
   AlertEvent,
   ApprovalRecord,
   ApprovalVerdictInput,
+  AuditAnchor,
   AuditEntry,
+  AuditHead,
   AuditRow,
   BeginPlan,
   BeginResult,

@@ -16,6 +16,11 @@ export interface Operation {
   params?: Record<string, unknown>;
   /** The cost estimated before the call. Absent means the call is free (a read). */
   cost?: Money;
+  /**
+   * The vendor account the call acts on when it is not your own (Stripe's `Stripe-Account`, a
+   * Twilio subaccount SID). Part of the checkpoint: a call on another account is another call.
+   */
+  account?: string;
 }
 
 /** Who made the call, copied onto the audit row. */

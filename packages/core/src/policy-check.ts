@@ -12,7 +12,11 @@ export type PolicyVerdict =
        */
       deferred: readonly DeferredParam[];
     }
-  | { ok: false; code: 'operation_not_allowed' | 'param_not_allowed'; message: string };
+  | {
+      ok: false;
+      code: 'operation_not_allowed' | 'account_not_allowed' | 'param_not_allowed';
+      message: string;
+    };
 
 export interface DeferredParam {
   path: string;
@@ -49,6 +53,15 @@ export function checkOperation(policy: ResolvedPolicy, op: Operation): PolicyVer
       ok: false,
       code: 'operation_not_allowed',
       message: `${op.vendor} ${operationName({ method, path: shownPath(op.path) })} is not allowed by policy "${policy.name}"${canonical ? '' : ' (the path is not in canonical form)'}`,
+    };
+  }
+  const accounts = Object.hasOwn(policy.accounts, op.vendor) ? policy.accounts[op.vendor] : undefined;
+  if (op.account !== undefined && accounts !== undefined && !accounts.includes(op.account)) {
+    const account = op.account.length > 64 ? `${op.account.slice(0, 64)}…` : op.account;
+    return {
+      ok: false,
+      code: 'account_not_allowed',
+      message: `${op.vendor} account ${JSON.stringify(account)} is not one of the accounts policy "${policy.name}" allows (${op.vendor}.accounts)`,
     };
   }
   const deferred: DeferredParam[] = [];

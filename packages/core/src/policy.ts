@@ -144,6 +144,11 @@ export const vendorSectionSchema = strictObject({
   prices: z.record(z.string(), z.number().nonnegative()).optional(),
   /** The USD cost of an allowed operation the vendor profile cannot price itself. */
   costs: z.record(operationString, z.number().nonnegative()).optional(),
+  /**
+   * The vendor accounts a call may act on besides your own (Stripe connected accounts named in
+   * `Stripe-Account`, Twilio subaccount SIDs). Absent: any account. A call on another is denied.
+   */
+  accounts: z.array(z.string().min(1)).min(1).optional(),
 }).superRefine((section, ctx) => {
   const allowed = section.allow.map(operationOf);
   for (const operation of Object.keys(section.costs ?? {})) {
@@ -172,7 +177,9 @@ const settingsShape = {
   approval: strictObject({
     above: z.number().nonnegative().optional(),
     operations: z.array(z.string().min(1)).optional(),
+    ttl: durationSchema.optional(),
   }).optional(),
+  reconcileAfter: durationSchema.optional(),
   alerts: z.array(z.number().positive().max(100)).optional(),
   fx: z
     .record(z.string().regex(/^[a-z]{3}$/, { message: 'currency codes are 3 lowercase letters' }), usd)
@@ -303,8 +310,17 @@ export interface PolicySettings {
   dedupWindow?: Duration;
   /** Default time to live of keys issued under this policy. Default: none. */
   keyTtl?: Duration;
-  /** A human's yes first: for these operation ids, above this USD amount, or both. */
-  approval?: { above?: number; operations?: string[] };
+  /**
+   * A human's yes first: for these operation ids, above this USD amount, or both. An approval
+   * approves one call (its operation, params, account and cost), once, for `ttl` after it is
+   * given. Default ttl: `1h`.
+   */
+  approval?: { above?: number; operations?: string[]; ttl?: Duration };
+  /**
+   * How old an unknown outcome may get before `guard.pending()` reports it as needing a person
+   * to reconcile it (its reservation is kept until then). Default: `15m`.
+   */
+  reconcileAfter?: Duration;
   /** Alert thresholds in percent of each capped window. */
   alerts?: number[];
   /** USD per unit of each currency (lowercase code); `usd` is 1. */
@@ -343,7 +359,12 @@ export interface ResolvedPolicy {
   ratePerMinute: number | undefined;
   dedupWindowMs: number;
   keyTtlMs: number | undefined;
-  approval: { aboveUsd: number | undefined; operations: readonly string[] | undefined } | undefined;
+  approval:
+    | { aboveUsd: number | undefined; operations: readonly string[] | undefined; ttlMs: number }
+    | undefined;
+  /** Each vendor's allowed accounts (`accounts`), by vendor name; a vendor absent here allows any. */
+  accounts: Readonly<Record<string, readonly string[]>>;
+  reconcileAfterMs: number;
   alerts: readonly number[];
   /** USD per unit of each currency, lowercase codes; `usd` is always 1. */
   fx: Readonly<Record<string, number>>;
@@ -354,6 +375,8 @@ export interface ResolvedPolicy {
 }
 
 export const DEFAULT_DEDUP_WINDOW_MS = 24 * 3_600_000;
+export const DEFAULT_APPROVAL_TTL_MS = 3_600_000;
+export const DEFAULT_RECONCILE_AFTER_MS = 15 * 60_000;
 
 /** `*` matches one path segment, `**` the rest of the path. */
 export function pathPattern(path: string): RegExp {
@@ -374,11 +397,13 @@ export function resolvePolicy(name: string, input: PolicyInput): ResolvedPolicy 
   const rules: OperationRule[] = [];
   const prices: Record<string, Readonly<Record<string, number>>> = Object.create(null);
   const costs: Record<string, number> = Object.create(null);
+  const accounts: Record<string, readonly string[]> = Object.create(null);
   for (const [key, value] of Object.entries(input)) {
     if (SETTINGS.has(key)) continue;
     const vendor = key;
     const section = value as VendorSection;
     if (section.prices) prices[vendor] = withNullPrototype(section.prices);
+    if (section.accounts) accounts[vendor] = [...section.accounts];
     for (const entry of section.allow) {
       const operation = operationOf(entry);
       const params = typeof entry === 'string' ? null : entry[operation];
@@ -406,7 +431,19 @@ export function resolvePolicy(name: string, input: PolicyInput): ResolvedPolicy 
         ? DEFAULT_DEDUP_WINDOW_MS
         : (parseDuration(input.dedupWindow) as number),
     keyTtlMs: input.keyTtl === undefined ? undefined : parseDuration(input.keyTtl),
-    approval: input.approval && { aboveUsd: input.approval.above, operations: input.approval.operations },
+    approval: input.approval && {
+      aboveUsd: input.approval.above,
+      operations: input.approval.operations,
+      ttlMs:
+        input.approval.ttl === undefined
+          ? DEFAULT_APPROVAL_TTL_MS
+          : (parseDuration(input.approval.ttl) as number),
+    },
+    accounts,
+    reconcileAfterMs:
+      input.reconcileAfter === undefined
+        ? DEFAULT_RECONCILE_AFTER_MS
+        : (parseDuration(input.reconcileAfter) as number),
     alerts: [...new Set(input.alerts ?? [])].sort((a, b) => a - b),
     fx: withNullPrototype({ ...input.fx, usd: 1 }),
     prices,
@@ -443,17 +480,19 @@ export function narrowPolicy(parent: ResolvedPolicy, narrowing: Narrowing): Reso
   }
   let rules = parent.rules;
   if (narrowing.operations) {
-    const known = new Map(parent.rules.map((r) => [r.id, r]));
-    rules = narrowing.operations.map((id) => {
-      const rule = known.get(id);
-      if (!rule) {
+    const known = new Set(parent.rules.map((r) => r.id));
+    for (const id of narrowing.operations) {
+      if (!known.has(id)) {
         throw new SpendguardError(
           'narrowing_violation',
-          `operation "${id}" is not allowed for the parent key (allowed: ${[...known.keys()].join(', ') || 'none'})`,
+          `operation "${id}" is not allowed for the parent key (allowed: ${[...known].join(', ') || 'none'})`,
         );
       }
-      return rule;
-    });
+    }
+    // Every parent rule of a kept operation stays: one operation may have several allow entries,
+    // and all of their param rules apply.
+    const kept = new Set(narrowing.operations);
+    rules = parent.rules.filter((r) => kept.has(r.id));
   }
   let ratePerMinute = parent.ratePerMinute;
   if (narrowing.ratePerMinute !== undefined) {

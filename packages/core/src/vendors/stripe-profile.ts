@@ -262,6 +262,10 @@ export const stripeProfile: VendorProfile = {
   idempotencyHeader: 'Idempotency-Key',
   formEncoded: true,
 
+  accountOf(headers) {
+    return headers.get('stripe-account') ?? undefined; // a connected account
+  },
+
   readParams(contentType, body) {
     if (contentType?.includes('json')) {
       const params = decodeJsonParams(body);

@@ -10,6 +10,7 @@ import {
 } from './vendor-profile.ts';
 
 // Message SIDs are SM… (SMS) or MM… (MMS); media SIDs ME…, each with 32 hex digits.
+const ACCOUNT_PATH = /^\/2010-04-01\/Accounts\/([^/]+)\//;
 const MESSAGES = /^\/2010-04-01\/Accounts\/[^/]+\/Messages\.json$/;
 const MESSAGE = /^\/2010-04-01\/Accounts\/[^/]+\/Messages\/[SM]M[0-9a-fA-F]{32}\.json$/;
 const MESSAGE_MEDIA =
@@ -155,6 +156,10 @@ export const twilioProfile: VendorProfile = {
   hosts: ['api.twilio.com'],
   idempotencyHeader: null,
   formEncoded: true,
+
+  accountOf(_headers, path) {
+    return ACCOUNT_PATH.exec(path)?.[1]; // the account (or subaccount) SID the call acts on
+  },
 
   readParams(_contentType, body) {
     return decodeFormParams(body);

@@ -50,6 +50,12 @@ export interface VendorProfile {
    * string are one request to it, so they share one checkpoint. Default: false (JSON).
    */
   readonly formEncoded?: boolean;
+  /**
+   * The vendor account a request acts on when it is not the credential's own (Stripe's
+   * `Stripe-Account` header, a Twilio subaccount SID in the path): part of the checkpoint, and
+   * checked against the policy's `accounts`. Default: none.
+   */
+  accountOf?(headers: Headers, path: string): string | undefined;
   /** Decode a request body of this vendor into params. */
   readParams(contentType: string | null, body: string): Record<string, unknown>;
   /** Price the call before it is made, in the currency it is in. */
