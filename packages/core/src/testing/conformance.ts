@@ -1219,6 +1219,34 @@ export function describeStoreConformance(
         expect(await pending(now + 1000)).toEqual([]);
         expect(await store.getCheckpoint('cp_lapsed')).toMatchObject({ state: 'failed', vendor: 'stripe' });
       });
+
+      it('guard.pending() lists an unknown outcome and guard.reconcile() settles or releases it, audited', async () => {
+        const { guard, root, clock } = await setup();
+        const lost = async () => {
+          throw new VendorCallError('socket hang up', { outcome: 'unknown' });
+        };
+        await guard.execute(charge(root.token, 400, { order: 'ord_a' }), lost);
+        clock.advance(1000); // oldest first needs two start times
+        await guard.execute(charge(root.token, 900, { order: 'ord_b' }), lost);
+        const pending = await guard.pending();
+        expect(pending.map((p) => [p.reservedUsd, p.outcomeUnknown, p.operation])).toEqual([
+          [4, true, 'POST /v1/charges'],
+          [9, true, 'POST /v1/charges'],
+        ]);
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(13);
+        const [a, b] = pending.map((p) => p.checkpointId) as [string, string];
+        await guard.reconcile(a, { outcome: 'executed', costUsd: 3.5, objectId: 'ch_a', by: 'ops' });
+        await guard.reconcile(b, { outcome: 'failed', by: 'ops' });
+        expect(await guard.pending()).toEqual([]);
+        expect((await guard.spend(root.id)).lifetimeUsd).toBe(3.5);
+        const rows = (await guard.audit.list()).filter((r) => r.code === 'reconciled');
+        expect(rows.map((r) => [r.decision, r.actualCostUsd, r.upstreamObjectId])).toEqual([
+          ['executed', 3.5, 'ch_a'],
+          ['failed', null, null],
+        ]);
+        expect((await guard.audit.verify()).ok).toBe(true);
+        await expect(guard.reconcile(a, { outcome: 'failed', by: 'ops' })).rejects.toThrow(/no pending call/);
+      });
     });
 
     describe('secrets', () => {
