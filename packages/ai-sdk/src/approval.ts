@@ -1,4 +1,4 @@
-import { type Operation, operationName } from '@spendguard/core';
+import type { Operation } from '@spendguard/core';
 import type {
   InferToolInput,
   ModelMessage,
@@ -48,12 +48,23 @@ export type ApprovalCheck = (
   options: { toolCallId: string; messages: ModelMessage[]; context: unknown },
 ) => Promise<ApprovalNeed | undefined>;
 
-/** The approval check of each guarded tool that has an `approval` mapping. */
-export const approvalChecks = new WeakMap<object, ApprovalCheck>();
+/**
+ * Where a guarded tool with an `approval` mapping carries its approval check: a `Symbol.for` key,
+ * shared by every installed copy of this package, on the tool object itself (not enumerable, so a
+ * spread copy of the tool does not carry a check for another `execute`).
+ */
+const APPROVAL_CHECK = Symbol.for('spendguard.ai-sdk.approvalCheck');
 
-/** The reason shown to the approver when the policy's approval rule matched. */
-export function policyReason(request: VendorRequest): string {
-  return `spendguard: the policy wants a human's approval for ${request.vendor} ${operationName(request)}`;
+/** Brand a guarded tool with its approval check, for `spendguardToolApproval`. */
+export function brandApprovalCheck(tool: object, check: ApprovalCheck): void {
+  Object.defineProperty(tool, APPROVAL_CHECK, { value: check });
+}
+
+/** The approval check a guarded tool was branded with, if any. */
+function approvalCheckOf(tool: unknown): ApprovalCheck | undefined {
+  if (tool === null || typeof tool !== 'object') return undefined;
+  const check = (tool as Record<symbol, unknown>)[APPROVAL_CHECK];
+  return typeof check === 'function' ? (check as ApprovalCheck) : undefined;
 }
 
 /** `toolApproval` entries for `generateText` / `streamText` / `ToolLoopAgent`, per guarded tool. */
@@ -74,7 +85,7 @@ export type SpendguardToolApproval<TOOLS extends ToolSet> = {
 export function spendguardToolApproval<TOOLS extends ToolSet>(tools: TOOLS): SpendguardToolApproval<TOOLS> {
   const entries: Record<string, SingleToolApprovalFunction<unknown, unknown, unknown>> = {};
   for (const [name, tool] of Object.entries(tools)) {
-    const check = approvalChecks.get(tool);
+    const check = approvalCheckOf(tool);
     if (!check) continue;
     entries[name] = async (input, { toolCallId, messages, toolContext }): Promise<ToolApprovalStatus> => {
       const need = await check(input, { toolCallId, messages, context: toolContext });

@@ -1,25 +1,22 @@
 import {
   type DeriveOptions,
-  type ExecuteDecision,
   type Guard,
+  guardToolCall,
   isToolRefusal,
-  SpendguardError,
-  stopsTheRun,
-  type ToolRefusal,
-  toolRefusal,
+  policyApprovalReason,
+  RunKeys,
+  type ToolCallOutcome,
+  type ToolCallSettings,
 } from '@spendguard/core';
 import type { InferToolInput, ModelMessage, Tool, ToolExecutionOptions, ToolSet } from 'ai';
 import {
   type ApprovalCheck,
   type ApprovalFunction,
   type ApprovedToolCall,
-  approvalChecks,
+  brandApprovalCheck,
   humanApprovalOf,
-  policyReason,
   type VendorRequest,
 } from './approval.ts';
-import { RunStoppedError } from './errors.ts';
-import { RunKeys } from './run-keys.ts';
 
 /** What a custom checkpoint key is computed from, besides the tool's input. */
 export interface CheckpointKeyContext {
@@ -123,7 +120,7 @@ export function guardTools<TOOLS extends ToolSet>(tools: TOOLS, options: GuardTo
       ...options,
       name,
       fields: options.fields?.[name],
-      idempotencyKey: options.idempotencyKey?.[name] as CheckpointKeyFunction<unknown> | undefined,
+      idempotencyKey: options.idempotencyKey?.[name] as ToolCallSettings['idempotencyKey'],
       approval: options.approval?.[name] as ApprovalFunction<unknown> | undefined,
       runKeys,
     });
@@ -138,18 +135,16 @@ export function guardTool<TOOL extends Tool>(
 ): TOOL {
   return wrap(tool, {
     ...options,
-    idempotencyKey: options.idempotencyKey as CheckpointKeyFunction<unknown> | undefined,
+    idempotencyKey: options.idempotencyKey as ToolCallSettings['idempotencyKey'],
     approval: options.approval as ApprovalFunction<unknown> | undefined,
     runKeys: runKeysOf(options),
   });
 }
 
-interface WrapSettings extends GuardToolsBaseOptions {
-  name: string;
-  fields?: readonly string[] | undefined;
-  idempotencyKey?: CheckpointKeyFunction<unknown> | undefined;
+// `idempotencyKey` is cast to core's key function above: core's context may lack a `toolCallId`,
+// but the AI SDK gives every call one.
+interface WrapSettings extends GuardToolsBaseOptions, ToolCallSettings {
   approval?: ApprovalFunction<unknown> | undefined;
-  runKeys: RunKeys;
 }
 
 type NeedsApprovalOptions = { toolCallId: string; messages: ModelMessage[]; context: unknown };
@@ -164,50 +159,31 @@ interface ExecutablePart {
 }
 
 function runKeysOf(options: GuardToolsBaseOptions): RunKeys {
-  return new RunKeys(options.guard, options.key, options.runId, options.runKey ?? {});
+  return new RunKeys({
+    guard: options.guard,
+    key: options.key,
+    runId: options.runId,
+    runIdPrefix: 'ai-sdk-',
+    derive: options.runKey,
+  });
 }
 
 function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
   const original = tool as TOOL & ExecutablePart;
   const run = original.execute;
   if (typeof run !== 'function') return tool;
-  const { guard, name, agentId, runKeys } = settings;
 
   const execute = async (input: unknown, options: ToolExecutionOptions<unknown>): Promise<unknown> => {
-    const { toolCallId } = options;
-    const runId = runIdOf(options.context) ?? runKeys.defaultRunId;
-    let key: string;
-    try {
-      key = await runKeys.token(runId);
-    } catch (error) {
-      return refuseUnboundRun(error, settings.abortController);
-    }
-    const idempotencyKey = settings.idempotencyKey?.(input, {
-      toolName: name,
-      toolCallId,
+    const runId = runIdOf(options.context, settings.runKeys);
+    const outcome = await guardToolCall(settings, {
+      input,
+      toolCallId: options.toolCallId,
       runId,
       context: options.context,
+      approvedBy: approvedByOf(settings, options, runId),
+      run: () => finalOutput(run.call(original, input, options)),
     });
-    const approvedBy = approvedByOf(settings, options, runId);
-    const decision = await guard.executeTool(
-      {
-        key,
-        tool: name,
-        input,
-        runId,
-        toolCallId,
-        // Whose call it is (the customer in toolsContext) is part of what the checkpoint binds.
-        context: options.context,
-        ...(agentId !== undefined && { agentId }),
-        ...(settings.fields && { fields: settings.fields }),
-        ...(settings.scope && { scope: settings.scope }),
-        ...(idempotencyKey !== undefined && { idempotencyKey }),
-        ...(approvedBy !== undefined && { approvedBy }),
-      },
-      // executeTool binds the run (key, runId, toolCallId, agentId) around the tool itself.
-      () => finalOutput(run.call(original, input, options)),
-    );
-    return outputOf(decision, settings.abortController);
+    return deliver(outcome, settings.abortController);
   };
 
   const toModelOutput = original.toModelOutput;
@@ -226,37 +202,45 @@ function wrap<TOOL>(tool: TOOL, settings: WrapSettings): TOOL {
         isToolRefusal(o.output) ? { type: 'json', value: o.output } : toModelOutput.call(original, o),
     }),
   };
-  if (check) approvalChecks.set(wrapped, check);
+  if (check) brandApprovalCheck(wrapped, check);
   return wrapped as TOOL;
 }
 
 /**
+ * The AI SDK's way to deliver an outcome: the result or the refusal is the tool's output (never a
+ * `tool-error`, which the model would retry); a stop also aborts the caller's `abortController`.
+ */
+function deliver(outcome: ToolCallOutcome, abortController: AbortController | undefined): unknown {
+  switch (outcome.kind) {
+    case 'result':
+      return outcome.value;
+    case 'refusal':
+      return outcome.refusal;
+    case 'stop':
+      if (abortController && !abortController.signal.aborted) abortController.abort(outcome.error);
+      return outcome.refusal;
+  }
+}
+
+/**
  * Whether a call needs a human's yes first: the tool's own `needsApproval`, else the policy's
- * approval rule for the vendor call(s) the input maps to, asked of the run's key (`guard.needsApproval`:
- * no reservation, no audit row). When the key cannot act or the store is down it answers no: the
- * tool then runs into the same refusal in `execute`, where core decides and the model reads why.
+ * approval rule for the vendor call(s) the input maps to (answered no when the key cannot act:
+ * `execute` then reports the refusal).
  */
 function approvalCheck(
   tool: ExecutablePart,
   own: ExecutablePart['needsApproval'],
   approval: ApprovalFunction<unknown>,
-  { guard, runKeys }: WrapSettings,
+  settings: WrapSettings,
 ): ApprovalCheck {
   return async (input, options) => {
     if (typeof own === 'function' ? await own.call(tool, input, options) : own === true) return {};
     const mapped = approval(input);
     const requests: readonly VendorRequest[] =
       mapped === undefined ? [] : Array.isArray(mapped) ? mapped : [mapped];
-    if (requests.length === 0) return undefined;
-    try {
-      const key = await runKeys.token(runIdOf(options.context) ?? runKeys.defaultRunId);
-      for (const request of requests) {
-        if (await guard.needsApproval({ ...request, key })) return { reason: policyReason(request) };
-      }
-    } catch {
-      // `execute` reports it (refuseUnboundRun, or core's own refusal).
-    }
-    return undefined;
+    const runId = runIdOf(options.context, settings.runKeys);
+    const reason = await policyApprovalReason(settings, { runId, requests });
+    return reason === undefined ? undefined : { reason };
   };
 }
 
@@ -284,47 +268,11 @@ function approvedByOf(
   return named || `ai-sdk tool approval ${approval.approvalId}`;
 }
 
-/** The run id a tool's context names (`toolsContext: { <tool>: { runId } }`). */
-function runIdOf(context: unknown): string | undefined {
-  if (context === null || typeof context !== 'object') return undefined;
-  const runId = (context as { runId?: unknown }).runId;
-  return typeof runId === 'string' && runId !== '' ? runId : undefined;
-}
-
-/** What the model reads: the tool's result, or a refusal; a dead key also stops the run. */
-function outputOf(decision: ExecuteDecision<unknown>, abortController: AbortController | undefined): unknown {
-  if (decision.decision === 'executed' || decision.decision === 'replayed') return decision.result;
-  if (stopsTheRun(decision)) {
-    stop(abortController, new RunStoppedError(decision.message, { code: decision.code, decision }));
-  }
-  return toolRefusal(decision);
-}
-
-/** No run key could be derived: the root key cannot act (stop the run), or the store is down. */
-function refuseUnboundRun(error: unknown, abortController: AbortController | undefined): ToolRefusal {
-  if (!(error instanceof SpendguardError)) throw error;
-  if (error.code === 'key_invalid') {
-    stop(abortController, new RunStoppedError(error.message, { code: error.code, cause: error }));
-    return {
-      refused: true,
-      code: error.code,
-      reason: error.message,
-      advice: 'The vault key of this run can no longer act, so the run is stopped. Retrying will not help.',
-    };
-  }
-  if (error.code === 'store_unavailable') {
-    return {
-      refused: true,
-      code: error.code,
-      reason: `the spendguard store is unavailable, so the call was not made: ${error.message}`,
-      advice: 'Do not call it again now; report it to the user.',
-    };
-  }
-  throw error;
-}
-
-function stop(abortController: AbortController | undefined, reason: RunStoppedError): void {
-  if (abortController && !abortController.signal.aborted) abortController.abort(reason);
+/** The run of a call: a `runId` string in its tool context (`toolsContext: { <tool>: { runId } }`), else the toolset's. */
+function runIdOf(context: unknown, runKeys: RunKeys): string {
+  const runId =
+    context !== null && typeof context === 'object' ? (context as { runId?: unknown }).runId : undefined;
+  return typeof runId === 'string' && runId !== '' ? runId : runKeys.defaultRunId;
 }
 
 /** A tool that streams preliminary outputs is checkpointed on its last (final) one. */

@@ -4,12 +4,12 @@
  * the store cannot forge.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { VendorCallError } from './errors.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from './guard.ts';
 import type { PolicyDocument, PolicySettings } from './policy.ts';
 import type { FinishInput, FinishResult } from './store.ts';
 import { MemoryStore } from './stores/memory-store.ts';
 import { FakeClock } from './testing/fake-clock.ts';
-import { VendorCallError } from './vendor-errors.ts';
 
 const HOUR = 3_600_000;
 

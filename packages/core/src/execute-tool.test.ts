@@ -114,7 +114,7 @@ describe('guard.executeTool', () => {
 
 describe('toolRefusal', () => {
   it('tells the model what was refused and that retrying will not help; stops the run on a revoked key', async () => {
-    const { toolRefusal, stopsTheRun } = await import('./tool-refusal.ts');
+    const { toolRefusal, stopsTheRun } = await import('./front-end/tool-refusal.ts');
     const denied = await guard.execute(
       { key: token, vendor: 'stripe', method: 'POST', path: '/v1/payouts', params: {} },
       async () => ({}),
@@ -221,7 +221,7 @@ describe('refusals inside a tool', () => {
         if (inner.decision !== 'executed') throw new Error(inner.message);
         return inner.result;
       });
-    const { stopsTheRun } = await import('./tool-refusal.ts');
+    const { stopsTheRun } = await import('./front-end/tool-refusal.ts');
     const revoked = await charge();
     expect(revoked).toMatchObject({ decision: 'denied', code: 'key_revoked' });
     expect(stopsTheRun(revoked)).toBe(true);

@@ -47,7 +47,7 @@ function failure(fn: () => unknown): PolicyError {
   try {
     fn();
   } catch (error) {
-    if (error instanceof PolicyError) return error;
+    if (PolicyError.isInstance(error)) return error;
     throw error;
   }
   throw new Error('expected a PolicyError');

@@ -40,7 +40,7 @@ function readPolicyFile(file: string): string {
     if (length > MAX_POLICY_BYTES) throw tooLarge(file, `more than ${MAX_POLICY_BYTES} bytes`);
     return buffer.toString('utf8', 0, length);
   } catch (error) {
-    if (error instanceof PolicyError) throw error;
+    if (PolicyError.isInstance(error)) throw error;
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
     throw new PolicyError(file, [{ path: '', message: reason }], { cause: error });
   } finally {
@@ -76,7 +76,7 @@ export function parsePolicyText(text: string, file?: string): PolicyDocument {
     }
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (error) {
-    if (error instanceof PolicyError) throw error;
+    if (PolicyError.isInstance(error)) throw error;
     // toJS throws on aliases expanding past MAX_ALIAS_COUNT ("Excessive alias count indicates a
     // resource exhaustion attack") and on an alias whose anchor is missing.
     const message = error instanceof Error ? error.message : String(error);

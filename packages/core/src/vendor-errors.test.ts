@@ -1,9 +1,11 @@
 import { expect, it } from 'vitest';
-import { SpendguardError } from './errors.ts';
-import { classifyVendorError, VendorCallError } from './vendor-errors.ts';
+import { SpendguardError, VendorCallError } from './errors.ts';
+import { classifyVendorError } from './vendor-errors.ts';
 
 it.each([
   ['an explicit outcome', new VendorCallError('x', { outcome: 'failed' }), 'failed'],
+  // A VendorCallError is a SpendguardError too: its own outcome wins over "raised before sending".
+  ['an explicit unknown outcome', new VendorCallError('x', { outcome: 'unknown' }), 'unknown'],
   ['a 402 card decline', Object.assign(new Error('declined'), { statusCode: 402 }), 'failed'],
   ['a 429', Object.assign(new Error('slow down'), { status: 429 }), 'failed'],
   ['a 500', Object.assign(new Error('api_error'), { status: 500 }), 'unknown'],

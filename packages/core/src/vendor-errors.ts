@@ -20,8 +20,8 @@ const FAILED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUN
 
 /**
  * The default classification:
- * - a SpendguardError (e.g. a missing credential) was raised before anything was sent: failed;
- * - an error carrying `spendguardOutcome: 'failed' | 'unknown'` says so itself;
+ * - an error carrying `spendguardOutcome: 'failed' | 'unknown'` (a `VendorCallError`) says so itself;
+ * - any other SpendguardError (e.g. a missing credential) was raised before anything was sent: failed;
  * - an HTTP status below 500 was answered without acting: failed; but 5xx, 408, and 409 (the
  *   vendor is still running a request with this idempotency key): unknown;
  * - connection refused or a name that does not resolve never reached the vendor: failed;
@@ -29,8 +29,6 @@ const FAILED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUN
  */
 export function classifyVendorError(error: unknown): VendorOutcome {
   if (error === null || typeof error !== 'object') return 'unknown';
-  // Our own errors (a missing credential, say) are raised before anything is sent.
-  if (error instanceof SpendguardError) return 'failed';
   const e = error as {
     spendguardOutcome?: unknown;
     status?: unknown;
@@ -38,7 +36,10 @@ export function classifyVendorError(error: unknown): VendorOutcome {
     code?: unknown;
     cause?: unknown;
   };
+  // First, so a VendorCallError (a SpendguardError too) that says `unknown` is never read as failed.
   if (e.spendguardOutcome === 'failed' || e.spendguardOutcome === 'unknown') return e.spendguardOutcome;
+  // Our own errors (a missing credential, say) are raised before anything is sent.
+  if (SpendguardError.isInstance(error)) return 'failed';
   const status =
     typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
   if (status !== undefined) return status < 500 && status !== 408 && status !== 409 ? 'failed' : 'unknown';
@@ -48,17 +49,4 @@ export function classifyVendorError(error: unknown): VendorOutcome {
   }
   if (e.cause !== undefined && e.cause !== error) return classifyVendorError(e.cause);
   return 'unknown';
-}
-
-/** Throw this from a vendor call to state the outcome plainly. */
-export class VendorCallError extends Error {
-  readonly spendguardOutcome: VendorOutcome;
-  readonly status: number | undefined;
-
-  constructor(message: string, options: { outcome: VendorOutcome; status?: number; cause?: unknown }) {
-    super(message, { cause: options.cause });
-    this.name = 'VendorCallError';
-    this.spendguardOutcome = options.outcome;
-    this.status = options.status;
-  }
 }

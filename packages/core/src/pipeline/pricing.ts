@@ -116,7 +116,7 @@ export function plainRequest(request: ExecuteRequest): ExecuteRequest | string {
   try {
     return { ...request, params: toPlainData(request.params ?? {}, 'params') as Record<string, unknown> };
   } catch (error) {
-    if (error instanceof RequestInvalidError) return error.message;
+    if (RequestInvalidError.isInstance(error)) return error.message;
     throw error;
   }
 }
