@@ -67,7 +67,7 @@ export async function decode(): Promise<BenchResult> {
     try {
       decodeFormParams(body);
     } catch (error) {
-      answer = error instanceof RequestInvalidError ? 'refused' : 'threw';
+      answer = RequestInvalidError.isInstance(error) ? 'refused' : 'threw';
     }
     checks.push({
       name: `${name}: ${refused ? 'refused as request_invalid' : 'decoded'}`,

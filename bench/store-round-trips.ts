@@ -1,12 +1,11 @@
 import {
-  type BeginPlan,
   createGuard,
   type ExecuteDecision,
   type ExecuteRequest,
-  type FinishInput,
   type Guard,
   type Store,
 } from '@spendguard/core';
+import type { BeginPlan, FinishInput } from '@spendguard/core/store-kit';
 import { freshCharge, POLICIES, repeatedCharge } from './core-overhead.ts';
 import type { BenchResult, Check, LatencyRow, MetricRow } from './report.ts';
 import {

@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     stripe: 'src/stripe.ts',
     twilio: 'src/twilio.ts',
+    'store-kit': 'src/store-kit.ts',
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm'],

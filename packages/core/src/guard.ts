@@ -21,7 +21,15 @@ import { microsToUsd, needsApproval } from './policy-check.ts';
 import { loadPolicyFile, parsePolicyDocument } from './policy-loader.ts';
 import type { ExecuteOptions, ExecuteRequest, ToolCallRequest, VendorCallContext } from './requests.ts';
 import { lastRefusal, noteRefusal, type RunBinding, runWithBinding } from './run-binding.ts';
-import type { AlertEvent, ApprovalRecord, AuditRow, CheckpointRecord, FinishInput, Store } from './store.ts';
+import type {
+  AlertEvent,
+  ApprovalRecord,
+  AuditQuery,
+  AuditRow,
+  CheckpointRecord,
+  FinishInput,
+  Store,
+} from './store.ts';
 import { SqliteStore } from './stores/sqlite-store.ts';
 import { VaultKeys } from './vault-keys.ts';
 import { classifyVendorError, type VendorOutcome } from './vendor-errors.ts';
@@ -88,7 +96,8 @@ export interface Guard {
     get(id: string): Promise<ApprovalRecord | undefined>;
   };
   readonly audit: {
-    list(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+    /** Audit rows in seq order, filtered (key, root, run, decision, code, vendor, time) and paged. */
+    list(query?: AuditQuery): Promise<AuditRow[]>;
     verify(): Promise<AuditVerdict>;
   };
   /**
@@ -174,7 +183,7 @@ class SpendGuard implements Guard {
   };
 
   readonly audit = {
-    list: (o?: { afterSeq?: number; limit?: number }) => this.store.readAudit(o),
+    list: (query?: AuditQuery) => this.store.readAudit(query),
     verify: async (): Promise<AuditVerdict> => {
       // The head before the rows: rows appended in between chain on from it.
       const head = await this.store.auditHead();

@@ -1,10 +1,7 @@
 export {
-  AUDIT_HASHED_FIELDS,
   type AuditProblem,
   type AuditVerdict,
   auditAnchor,
-  chainAudit,
-  GENESIS_HASH,
   verifyAuditChain,
   verifyAuditRows,
 } from './audit-chain.ts';
@@ -22,10 +19,23 @@ export { type Duration, parseDuration } from './duration.ts';
 export {
   PolicyError,
   RequestInvalidError,
+  RunStoppedError,
   SpendguardError,
   type SpendguardErrorCode,
   StoreUnavailableError,
+  VendorCallError,
 } from './errors.ts';
+export { policyApprovalReason } from './front-end/policy-approval.ts';
+export { RunKeys, type RunKeysOptions } from './front-end/run-keys.ts';
+export {
+  guardToolCall,
+  type ToolCall,
+  type ToolCallKeyContext,
+  type ToolCallOutcome,
+  type ToolCallSettings,
+} from './front-end/tool-call.ts';
+export { isToolRefusal, stopsTheRun, type ToolRefusal, toolRefusal } from './front-end/tool-refusal.ts';
+export { handleVendorRequest, type VendorRequestOptions } from './front-end/vendor-request.ts';
 export {
   createGuard,
   type ExecuteOptions,
@@ -61,36 +71,26 @@ export {
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
 export { MIN_SECRET_LENGTH, REDACTED, Redactor } from './redactor.ts';
 export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
+// Store internals (beginTx, plan and record types for store authors) are in `@spendguard/core/store-kit`.
 export type {
   AlertEvent,
   ApprovalRecord,
-  ApprovalVerdictInput,
   AuditAnchor,
   AuditEntry,
   AuditHead,
+  AuditQuery,
   AuditRow,
-  BeginPlan,
-  BeginResult,
-  CapWindow,
   CheckpointRecord,
   CheckpointState,
-  FinishInput,
-  FinishResult,
+  KeyQuery,
   KeyRecord,
+  KeyState,
+  PruneOptions,
+  PruneResult,
   Store,
-  StoreDenyCode,
-  TokenRecord,
 } from './store.ts';
 export { MemoryStore } from './stores/memory-store.ts';
 export { DEFAULT_SQLITE_FILE, SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.ts';
-export {
-  appendAuditTx,
-  beginTx,
-  decideApprovalTx,
-  finishTx,
-  type StateTx,
-} from './stores/state-tx.ts';
-export { isToolRefusal, stopsTheRun, type ToolRefusal, toolRefusal } from './tool-refusal.ts';
 export { decodeJsonParams, INPUT_LIMITS, toPlainData } from './untrusted-input.ts';
 export {
   type AuthenticatedKey,
@@ -100,7 +100,7 @@ export {
   TOKEN_PREFIX,
   VaultKeys,
 } from './vault-keys.ts';
-export { classifyVendorError, VendorCallError, type VendorOutcome } from './vendor-errors.ts';
+export { classifyVendorError, type VendorOutcome } from './vendor-errors.ts';
 export { minorToMajor } from './vendors/currency.ts';
 export { DEFAULT_PROFILES } from './vendors/default-profiles.ts';
 export { decodeFormParams, type FormDecodeOptions } from './vendors/form-params.ts';

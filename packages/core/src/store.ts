@@ -12,7 +12,11 @@ export interface Store {
 
   insertKey(key: KeyRecord): Promise<void>;
   getKey(id: string): Promise<KeyRecord | undefined>;
-  listKeys(): Promise<KeyRecord[]>;
+  /**
+   * Keys matching `query`, ordered by id (byte order; the guard's ids are ASCII). Without a
+   * query, every key. Page with `afterId` (the last id of the previous page) and `limit`.
+   */
+  listKeys(query?: KeyQuery): Promise<KeyRecord[]>;
   /** Mark a key revoked; descendants are refused because begin checks the whole chain. */
   revokeKey(id: string, at: number): Promise<boolean>;
   insertToken(token: TokenRecord): Promise<void>;
@@ -30,8 +34,8 @@ export interface Store {
   getCounter(id: string): Promise<number>;
 
   appendAudit(entry: AuditEntry): Promise<AuditRow>;
-  /** Audit rows in sequence order, starting after `afterSeq`. */
-  readAudit(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+  /** Audit rows matching `query`, always in seq order; see AuditQuery for paging. */
+  readAudit(query?: AuditQuery): Promise<AuditRow[]>;
   /**
    * The chain head: the seq and hash of the newest row, updated in the same atomic step as every
    * append (so deleting the newest rows, or all of them, is detected), and the latest anchor.
@@ -51,7 +55,82 @@ export interface Store {
    */
   listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
 
+  /**
+   * Retention: delete what no call can need any more, and say how much. Tokens of keys that are
+   * revoked, expired at `now` or missing (such a token could only fail to authenticate);
+   * checkpoints completed or failed at least their dedup window ago (`completedAt +
+   * dedupWindowMs <= now`: begin would no longer replay them), never one in progress; and, with
+   * `approvalsOlderThanMs`, approvals decided that long ago, unless still able to admit their
+   * call. A checkpoint begun again after it was pruned starts above every generation and fencing
+   * token a pruned one used, so it gets a new vendor idempotency key. The audit log is never
+   * pruned: it is the record.
+   */
+  prune(options: PruneOptions): Promise<PruneResult>;
+
   close(): Promise<void>;
+}
+
+/**
+ * Which audit rows `readAudit` returns. Every filter given must match (AND); `decision` may list
+ * several (OR among them; an empty list matches nothing). Rows come in seq order. Page forwards
+ * with `afterSeq` = the last seq of the previous page; backwards with `beforeSeq` = the first seq
+ * of the previous page.
+ */
+export interface AuditQuery {
+  /** Only rows with seq above this. */
+  afterSeq?: number;
+  /** Only rows with seq below this. */
+  beforeSeq?: number;
+  /**
+   * At most this many rows: the oldest matching rows (above `afterSeq`), or, when `beforeSeq` is
+   * given, the newest matching rows below it. Default: no limit.
+   */
+  limit?: number;
+  keyId?: string;
+  rootKeyId?: string;
+  runId?: string;
+  decision?: Decision | readonly Decision[];
+  code?: string;
+  vendor?: string;
+  /** Only rows with `time >= fromTime` (ms, inclusive). */
+  fromTime?: number;
+  /** Only rows with `time < toTime` (ms, exclusive), so consecutive ranges never overlap. */
+  toTime?: number;
+}
+
+/**
+ * A key's own state at a time: `revoked` once its record is revoked, else `expired` once
+ * `expiresAt <= now`, else `active`. A key derived from a revoked key is refused by begin (which
+ * checks the chain) but keeps its own state here.
+ */
+export type KeyState = 'active' | 'revoked' | 'expired';
+
+/** Which keys `listKeys` returns. Every filter given must match. */
+export interface KeyQuery {
+  rootId?: string;
+  /** Keys derived directly from this key; `null`: root keys only. */
+  parentId?: string | null;
+  runId?: string;
+  state?: KeyState;
+  /** The time `state` is judged at (ms). Required with `state`: stores keep no clock. */
+  now?: number;
+  /** Only keys whose id sorts after this one. */
+  afterId?: string;
+  /** At most this many keys. Default: no limit. */
+  limit?: number;
+}
+
+export interface PruneOptions {
+  now: number;
+  /** Delete approvals decided at least this long before `now`. Omitted: approvals are kept. */
+  approvalsOlderThanMs?: number;
+}
+
+/** How many records `prune` deleted. */
+export interface PruneResult {
+  tokens: number;
+  checkpoints: number;
+  approvals: number;
 }
 
 export interface KeyRecord {
@@ -101,6 +180,12 @@ export interface CheckpointRecord {
   windows: string[];
   startedAt: number;
   completedAt: number | null;
+  /**
+   * The dedup window in force when this attempt began: once settled, the checkpoint may be
+   * pruned at `completedAt + dedupWindowMs`. Absent on checkpoints written before it was
+   * recorded; those are never pruned.
+   */
+  dedupWindowMs?: number;
   /** JSON of the vendor call's result once completed. */
   result: string | null;
   actualMicros: number | null;

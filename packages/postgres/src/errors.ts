@@ -51,7 +51,7 @@ export function storeError(
   redactor: Redactor,
   hint = '',
 ): StoreUnavailableError {
-  if (error instanceof StoreUnavailableError) return error;
+  if (StoreUnavailableError.isInstance(error)) return error;
   const code = codeOf(error);
   const raw = error instanceof Error ? error.message : String(error);
   let extra = hint;

@@ -1,4 +1,11 @@
-import type { ApprovalRecord, AuditRow, CheckpointRecord, KeyRecord, StateTx } from '@spendguard/core';
+import {
+  type ApprovalRecord,
+  type AuditRow,
+  type CheckpointRecord,
+  checkpointPrunableAt,
+  type KeyRecord,
+  type StateTx,
+} from '@spendguard/core/store-kit';
 import type { Tables } from './schema.ts';
 
 /** Thrown by `auditHead()` when the step did not lock the audit head up front; the store locks it and reruns. */
@@ -17,6 +24,7 @@ export interface LoadedState {
   approvals?: Map<string, ApprovalRecord | undefined>;
   marks?: { ids: readonly string[]; present: Set<string> };
   head?: { seq: number; hash: string };
+  checkpointFloor?: number;
 }
 
 export interface Statement {
@@ -115,6 +123,12 @@ export class Overlay implements StateTx {
     this.#head = { seq: row.seq, hash: row.hash };
   }
 
+  checkpointFloor(): number {
+    const floor = this.#loaded.checkpointFloor;
+    if (floor === undefined) throw notLoaded('checkpoint floor', 'value');
+    return floor;
+  }
+
   /** Whether the rules changed a counter this step did not lock (so it must rerun locking them). */
   get changesUnlockedCounter(): boolean {
     for (const [id, { delta }] of this.#deltas)
@@ -136,13 +150,13 @@ export class Overlay implements StateTx {
     for (const c of this.#checkpoints.values()) {
       parts.push(
         `INSERT INTO ${t.checkpoints} AS c (id, state, fencing_token, reserved_micros, windows, ` +
-          'outcome_unknown, lease_until, started_at, data) ' +
+          'outcome_unknown, lease_until, started_at, prunable_at, data) ' +
           `VALUES (${p(c.id)}, ${p(c.state)}, ${p(c.fencingToken)}, ${p(c.reservedMicros)}, ${p(c.windows, '::text[]')}, ` +
-          `${p(c.outcomeUnknown)}, ${p(c.leaseUntil)}, ${p(c.startedAt)}, ${p(JSON.stringify(c))}) ` +
+          `${p(c.outcomeUnknown)}, ${p(c.leaseUntil)}, ${p(c.startedAt)}, ${p(checkpointPrunableAt(c))}, ${p(JSON.stringify(c))}) ` +
           'ON CONFLICT (id) DO UPDATE SET state = excluded.state, fencing_token = excluded.fencing_token, ' +
           'reserved_micros = excluded.reserved_micros, windows = excluded.windows, ' +
           'outcome_unknown = excluded.outcome_unknown, lease_until = excluded.lease_until, ' +
-          'started_at = excluded.started_at, data = excluded.data',
+          'started_at = excluded.started_at, prunable_at = excluded.prunable_at, data = excluded.data',
       );
     }
     if (dropPlaceholder !== undefined && !this.#checkpoints.has(dropPlaceholder)) {

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import {
+  type AuditEntry,
   type CheckpointRecord,
   createGuard,
   type ExecuteDecision,
@@ -11,6 +12,7 @@ import { describeStoreConformance } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres-store.ts';
+import { auditStatement, keysStatement, pruneStatement } from './queries.ts';
 import { MIGRATIONS, type Tables, tables } from './schema.ts';
 import { testSchemas } from './test-support.ts';
 
@@ -54,6 +56,55 @@ describeStoreConformance('postgres', () => db.store(), {
   },
 });
 
+const entry: AuditEntry = {
+  time: 1_795_000_000_000,
+  keyId: 'key_a',
+  rootKeyId: 'key_a',
+  runId: null,
+  agentId: null,
+  toolCallId: null,
+  vendor: 'stripe',
+  operation: 'POST /v1/charges',
+  idempotencyKey: 'k',
+  decision: 'executed',
+  code: 'executed',
+  message: null,
+  estimatedCostUsd: null,
+  actualCostUsd: null,
+  actualCostIsEstimate: null,
+  amount: null,
+  currency: null,
+  upstreamStatus: null,
+  upstreamObjectId: null,
+  latencyMs: null,
+  traceId: null,
+};
+
+/** A completed checkpoint as the stores write it. */
+function checkpointOf(id: string, completedAt: number): CheckpointRecord {
+  return {
+    id,
+    key: id,
+    fingerprint: 'fp',
+    state: 'completed',
+    outcomeUnknown: false,
+    generation: 3,
+    fencingToken: 4,
+    leaseUntil: completedAt,
+    keyId: 'key_a',
+    reservedMicros: 0,
+    windows: [],
+    startedAt: completedAt,
+    completedAt,
+    dedupWindowMs: 1000,
+    result: 'null',
+    actualMicros: 0,
+    error: null,
+    vendor: 'stripe',
+    operation: 'POST /v1/charges',
+  };
+}
+
 const POLICIES: PolicyDocument = {
   policies: { billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perKey: 100, perDay: 50 } } },
 };
@@ -75,8 +126,8 @@ describe('postgres store', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: db.url, schema, max: 1 }));
     const results = await Promise.all(stores.map((s) => s.migrate()));
     expect(results.filter((r) => r.from === 0)).toHaveLength(1);
-    expect(results.every((r) => r.to === 2)).toBe(true);
-    expect(await stores[0]?.migrate()).toEqual({ from: 2, to: 2 });
+    expect(results.every((r) => r.to === 3)).toBe(true);
+    expect(await stores[0]?.migrate()).toEqual({ from: 3, to: 3 });
     const tables = await db.sql<{ table_name: string }>(
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1',
       [schema],
@@ -85,6 +136,7 @@ describe('postgres store', () => {
       'approvals',
       'audit',
       'audit_head',
+      'checkpoint_floor',
       'checkpoints',
       'counters',
       'keys',
@@ -130,7 +182,7 @@ describe('postgres store', () => {
       );
     }
     const store = new PostgresStore({ url: db.url, schema });
-    expect(await store.migrate()).toEqual({ from: 1, to: 2 });
+    expect(await store.migrate()).toEqual({ from: 1, to: 3 });
     expect(await store.listPending({ now: 0 })).toEqual([rows[1], rows[0]]);
     await store.close();
   });
@@ -258,6 +310,93 @@ describe('postgres store', () => {
     expect(dump).not.toContain(password);
     expect(dump).toContain('127.0.0.1:1/test');
     await guard.close();
+  });
+
+  it('prune({ now }) also drops ended counters and marks, and reports them with the rest', async () => {
+    const store = await db.store();
+    const guard = createGuard({
+      policies: {
+        policies: {
+          billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perHour: 10 }, alerts: [50] },
+        },
+      },
+      store,
+      now: () => Date.parse('2020-01-01T10:30:00Z'),
+    });
+    const root = await guard.keys.issueRoot({ policy: 'billing' });
+    await guard.execute(charge(root.token, 600, 'o1'), async () => ({}));
+    expect(await store.prune({ now: Date.parse('2020-01-01T11:00:01Z') })).toEqual({
+      tokens: 0,
+      checkpoints: 0,
+      approvals: 0,
+      counters: 1,
+      marks: 1,
+    });
+    await guard.close();
+  });
+
+  it('answers every filter, key listing and prune through an index (seq scans off, none needed)', async () => {
+    const store = await db.store();
+    const t = tables(store.schema);
+    const statements = [
+      auditStatement(t, { keyId: 'key_a', afterSeq: 5, limit: 10 }),
+      auditStatement(t, { rootKeyId: 'key_a', limit: 10 }),
+      auditStatement(t, { runId: 'run-1', beforeSeq: 100, limit: 10 }),
+      auditStatement(t, { decision: ['denied', 'failed'], limit: 10 }),
+      auditStatement(t, { fromTime: 1, toTime: 2 }),
+      keysStatement(t, { rootId: 'key_a', afterId: 'key_b', limit: 10 }),
+      keysStatement(t, { parentId: 'key_a' }),
+      keysStatement(t, { parentId: null }),
+      keysStatement(t, { runId: 'run-1', state: 'active', now: 1 }),
+      pruneStatement(t, { now: 1, approvalsOlderThanMs: 1 }),
+    ];
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query('SET enable_seqscan = off');
+      for (const { text, values } of statements) {
+        const plan = (await client.query(`EXPLAIN ${text}`, values)).rows
+          .map((r) => r['QUERY PLAN'])
+          .join('\n');
+        // Tokens are pruned by reading them all (each looked up by its key): the one scan allowed.
+        expect(plan.replace(/Seq Scan on tokens tk/, '')).not.toMatch(/Seq Scan/);
+      }
+    } finally {
+      await client.end();
+    }
+    await store.close();
+  });
+
+  it('upgrades a version 2 schema: old audit rows are filtered by index, old settled checkpoints kept', async () => {
+    const schema = db.schema();
+    const t = tables(schema);
+    const [v1, v2] = MIGRATIONS as [(t: Tables) => string, (t: Tables) => string];
+    await db.sql(
+      `CREATE SCHEMA "${schema}"; CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, ` +
+        `applied_at timestamptz NOT NULL DEFAULT now()); ${v1(t)}; ${v2(t)}; ` +
+        `INSERT INTO ${t.migrations} (version) VALUES (1), (2)`,
+    );
+    const before = await db.store({ schema: db.schema() }); // writes rows exactly as version 2 did
+    for (const keyId of ['key_a', 'key_b', 'key_a']) {
+      await before.appendAudit({ ...entry, keyId, message: 'nul \u0000 "keyId":"key_b"' });
+    }
+    await db.sql(
+      `INSERT INTO ${t.audit} (seq, hash, data) SELECT seq, hash, data FROM "${before.schema}".audit; ` +
+        `UPDATE ${t.auditHead} SET (seq, hash) = (SELECT seq, hash FROM "${before.schema}".audit_head)`,
+    );
+    await before.close();
+    const { dedupWindowMs: _none, ...settled } = checkpointOf('cp_old', 1_000);
+    await db.sql(
+      `INSERT INTO ${t.checkpoints} (id, state, fencing_token, reserved_micros, windows, data) VALUES ($1, 'completed', 4, 0, '{}', $2)`,
+      ['cp_old', JSON.stringify(settled)],
+    );
+    const store = new PostgresStore({ url: db.url, schema });
+    expect(await store.migrate()).toEqual({ from: 2, to: 3 });
+    expect((await store.readAudit({ keyId: 'key_a' })).map((r) => r.seq)).toEqual([1, 3]);
+    expect((await store.readAudit({ keyId: 'key_b' })).map((r) => r.seq)).toEqual([2]);
+    expect(await store.prune({ now: 1e15 })).toMatchObject({ checkpoints: 0 });
+    expect(await store.getCheckpoint('cp_old')).toEqual(settled);
+    await store.close();
   });
 
   it('prunes counters and alert marks of windows that ended', async () => {

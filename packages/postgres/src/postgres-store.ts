@@ -1,27 +1,42 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreUnavailableError } from '@spendguard/core';
 import {
   type ApprovalRecord,
   type ApprovalVerdictInput,
+  type AuditAnchor,
   type AuditEntry,
+  type AuditHead,
+  type AuditQuery,
   type AuditRow,
   appendAuditTx,
   type BeginPlan,
   type BeginResult,
   beginTx,
   type CheckpointRecord,
+  checkKeyQuery,
   decideApprovalTx,
   type FinishInput,
   type FinishResult,
   finishTx,
+  type KeyQuery,
   type KeyRecord,
+  PENDING_LIMIT,
+  type PruneOptions,
+  type PruneResult,
   type Store,
-  StoreUnavailableError,
   type TokenRecord,
-} from '@spendguard/core';
+} from '@spendguard/core/store-kit';
 import pg, { type Pool, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
 import { Admission, type Priority } from './admission.ts';
 import { isConnectionError, isRetryable, Redactor, storeError } from './errors.ts';
 import { type LoadedState, NeedsAuditHead, Overlay, type Statement } from './overlay.ts';
+import {
+  auditStatement,
+  endedWindowsStatement,
+  isBackwards,
+  keysStatement,
+  pruneStatement,
+} from './queries.ts';
 import { MIGRATIONS, quoteSchema, SCHEMA_VERSION, type Tables, tables } from './schema.ts';
 
 export interface PostgresStoreOptions {
@@ -102,13 +117,6 @@ interface Step<T> {
   /** Begin's checkpoint id: delete its lock-only row if no checkpoint was written. */
   placeholder?: string;
 }
-
-// Named here until @spendguard/core exports them by name.
-type AuditHead = NonNullable<Awaited<ReturnType<Store['auditHead']>>>;
-type AuditAnchor = Parameters<Store['anchorAudit']>[0];
-
-/** How many checkpoints `listPending` returns when the caller gives no limit (as in core). */
-const PENDING_LIMIT = 100;
 
 /** finish changed a counter it had not locked: rolled back, to rerun locking every counter. */
 class MustLockCounters extends Error {}
@@ -250,18 +258,31 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Delete counters and alert marks of windows that ended before `now` (old minutes, hours, days). */
-  async prune(now: number = Date.now()): Promise<{ counters: number; marks: number }> {
-    const t = this.#t;
-    const [result] = await this.#single('prune', {
-      text:
-        `WITH c AS (DELETE FROM ${t.counters} WHERE expires_at < $1 RETURNING 1), ` +
-        `m AS (DELETE FROM ${t.marks} WHERE expires_at < $1 RETURNING 1) ` +
-        'SELECT (SELECT count(*) FROM c)::int AS counters, (SELECT count(*) FROM m)::int AS marks',
-      values: [now],
-    });
-    const row = result?.rows[0] as { counters: number; marks: number };
-    return { counters: row.counters, marks: row.marks };
+  /**
+   * The Store's retention (tokens, checkpoints, approvals: see `Store.prune`), and also counters
+   * and alert marks of windows that ended before `now`. One statement, so one transaction: a
+   * begin holding a checkpoint's lock makes its delete wait, then skip the row it re-checks.
+   */
+  prune(options: PruneOptions): Promise<PruneResult & { counters: number; marks: number }>;
+  /** Only counters and alert marks of windows that ended before `now` (old minutes, hours, days). */
+  prune(now?: number): Promise<{ counters: number; marks: number }>;
+  async prune(
+    options: PruneOptions | number = Date.now(),
+  ): Promise<{ counters: number; marks: number } | (PruneResult & { counters: number; marks: number })> {
+    if (typeof options === 'number') {
+      const [result] = await this.#single('prune', endedWindowsStatement(this.#t, options));
+      const row = result?.rows[0] as { counters: number; marks: number };
+      return { counters: row.counters, marks: row.marks };
+    }
+    const [result] = await this.#single('prune', pruneStatement(this.#t, options));
+    const row = result?.rows[0] as PruneResult & { counters: number; marks: number };
+    return {
+      tokens: row.tokens,
+      checkpoints: row.checkpoints,
+      approvals: row.approvals,
+      counters: row.counters,
+      marks: row.marks,
+    };
   }
 
   async insertKey(key: KeyRecord): Promise<void> {
@@ -278,8 +299,9 @@ export class PostgresStore implements Store {
     return row && rowToKey(row);
   }
 
-  async listKeys(): Promise<KeyRecord[]> {
-    const [result] = await this.#single('listKeys', { ...this.#q.listKeys, values: [] }, true);
+  async listKeys(query: KeyQuery = {}): Promise<KeyRecord[]> {
+    checkKeyQuery(query);
+    const [result] = await this.#single('listKeys', keysStatement(this.#t, query), true);
     return (result?.rows ?? []).map((row) => rowToKey(row as KeyRow));
   }
 
@@ -325,6 +347,13 @@ export class PostgresStore implements Store {
         statement: { ...q.lockCheckpoint, values: [plan.checkpointId] },
         take: (result, loaded) => {
           loaded.checkpoints = new Map([[plan.checkpointId, rowToCheckpoint(result.rows[0])]]);
+        },
+      },
+      // After the lock: a prune that deleted this checkpoint has committed its floor by then.
+      {
+        statement: { ...q.checkpointFloor, values: [] },
+        take: (result, loaded) => {
+          loaded.checkpointFloor = Number((result.rows[0] as { value: string | number }).value);
         },
       },
     ];
@@ -469,13 +498,12 @@ export class PostgresStore implements Store {
     });
   }
 
-  async readAudit(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRow[]> {
-    const [result] = await this.#single(
-      'readAudit',
-      { ...this.#q.readAudit, values: [options.afterSeq ?? 0, options.limit ?? null] },
-      true,
-    );
-    return (result?.rows ?? []).map((row) => JSON.parse((row as { data: string }).data) as AuditRow);
+  /** One statement; each filter but code and vendor has an index ordered by seq (schema v3). */
+  async readAudit(query: AuditQuery = {}): Promise<AuditRow[]> {
+    const [result] = await this.#single('readAudit', auditStatement(this.#t, query), true);
+    const rows = (result?.rows ?? []).map((row) => JSON.parse((row as { data: string }).data) as AuditRow);
+    // A backwards page was read newest first.
+    return isBackwards(query) ? rows.reverse() : rows;
   }
 
   async auditHead(): Promise<AuditHead | undefined> {
@@ -676,7 +704,7 @@ export class PostgresStore implements Store {
   }
 
   #error(error: unknown, label: string): StoreUnavailableError {
-    if (this.#closed && !(error instanceof StoreUnavailableError)) {
+    if (this.#closed && !StoreUnavailableError.isInstance(error)) {
       return new StoreUnavailableError(`postgres store (${this.target}) is closed`);
     }
     return storeError(error, `${this.target} ${label}`, this.#redactor);
@@ -750,7 +778,6 @@ function statements(t: Tables, schema: string) {
       `INSERT INTO ${t.keys} (id, root_id, data, revoked_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
     ),
     getKey: s('get_key', `SELECT id, data, revoked_at FROM ${t.keys} WHERE id = $1`),
-    listKeys: s('list_keys', `SELECT id, data, revoked_at FROM ${t.keys} ORDER BY ord`),
     revokeKey: s(
       'revoke_key',
       `UPDATE ${t.keys} SET revoked_at = coalesce(revoked_at, $1::bigint) WHERE id = $2`,
@@ -807,7 +834,7 @@ function statements(t: Tables, schema: string) {
     lockApproval: s('lock_approval', `SELECT data FROM ${t.approvals} WHERE id = $1 FOR UPDATE`),
     getCounter: s('get_counter', `SELECT value FROM ${t.counters} WHERE id = $1`),
     lockHead: s('lock_head', `SELECT seq, hash FROM ${t.auditHead} WHERE id FOR UPDATE`),
-    readAudit: s('read_audit', `SELECT data FROM ${t.audit} WHERE seq > $1 ORDER BY seq LIMIT $2`),
+    checkpointFloor: s('checkpoint_floor', `SELECT value FROM ${t.checkpointFloor} WHERE id`),
     readHead: s(
       'read_head',
       `SELECT seq, hash, anchor_seq, anchor_hash, anchor_hmac FROM ${t.auditHead} WHERE id`,

@@ -1,7 +1,7 @@
-import { GENESIS_HASH } from '@spendguard/core';
+import { GENESIS_HASH } from '@spendguard/core/store-kit';
 
 /** The newest schema version `migrate()` brings a schema to. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -26,6 +26,7 @@ export interface Tables {
   marks: string;
   audit: string;
   auditHead: string;
+  checkpointFloor: string;
 }
 
 export function tables(schema: string): Tables {
@@ -40,7 +41,25 @@ export function tables(schema: string): Tables {
     marks: `${s}.marks`,
     audit: `${s}.audit`,
     auditHead: `${s}.audit_head`,
+    checkpointFloor: `${s}.checkpoint_floor`,
   };
+}
+
+/**
+ * A string field of a record's JSON (`data`) as its JSON text (`"run-7"`, escapes kept), or NULL
+ * when the field is null. JSON text, because it never holds a NUL byte, which Postgres text
+ * cannot; compare it with `JSON.stringify(value)`. Read with a pattern, not `::json`: Postgres's
+ * JSON functions refuse a document holding \u0000 anywhere. The first `"field":` is the record's
+ * own: every quote inside a string is escaped, and these records nest no object with such keys.
+ * Queries must use the same expression as the index, so both are built here.
+ */
+export function jsonString(field: string, column = 'data'): string {
+  return String.raw`substring(${column} from '"${field}":("(?:[^"\\]|\\.)*")')`;
+}
+
+/** A number field of a record's JSON, as numeric; NULL when the field is null. See jsonString. */
+export function jsonNumber(field: string, column = 'data'): string {
+  return `substring(${column} from '"${field}":(-?[0-9.eE+-]+)')::numeric`;
 }
 
 /**
@@ -118,5 +137,31 @@ UPDATE ${t.checkpoints} SET outcome_unknown = data LIKE '%"outcomeUnknown":true%
   started_at = substring(data from '"startedAt":(-?[0-9.eE+-]+)')::numeric
   WHERE state = 'in_progress' AND data IS NOT NULL;
 CREATE INDEX ON ${t.checkpoints} (started_at, id) WHERE state = 'in_progress';
+`,
+  // 3: what the admin reads filter on, and what prune deletes. Indexes on expressions over data
+  // (see jsonString), so rows written before are indexed as they are.
+  (t) => `
+-- readAudit: each filter's rows in seq order; code and vendor filter the rows found.
+CREATE INDEX ON ${t.audit} ((${jsonString('keyId')}), seq);
+CREATE INDEX ON ${t.audit} ((${jsonString('rootKeyId')}), seq);
+CREATE INDEX ON ${t.audit} ((${jsonString('runId')}), seq);
+CREATE INDEX ON ${t.audit} ((${jsonString('decision')}), seq);
+CREATE INDEX ON ${t.audit} ((${jsonNumber('time')}));
+-- listKeys: each filter's keys in id order; state filters the keys found.
+CREATE INDEX ON ${t.keys} (root_id, id);
+CREATE INDEX ON ${t.keys} ((${jsonString('parentId')}), id);
+CREATE INDEX ON ${t.keys} ((${jsonString('runId')}), id);
+-- prune: when a settled checkpoint's dedup window ends (written with the checkpoint; NULL while
+-- in progress, and for checkpoints written before, which carry no window and are kept).
+ALTER TABLE ${t.checkpoints} ADD COLUMN prunable_at bigint;
+CREATE INDEX ON ${t.checkpoints} (prunable_at) WHERE prunable_at IS NOT NULL;
+CREATE INDEX ON ${t.approvals} ((${jsonNumber('decidedAt')})) WHERE ${jsonString('state')} <> '"pending"';
+-- What a checkpoint created from nothing starts its generation and fence at: above every one
+-- a pruned checkpoint used, so a re-created checkpoint never repeats a vendor idempotency key.
+CREATE TABLE ${t.checkpointFloor} (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  value bigint NOT NULL
+);
+INSERT INTO ${t.checkpointFloor} (id, value) VALUES (true, 1);
 `,
 ];

@@ -1,4 +1,5 @@
-import { AUDIT_HASHED_FIELDS, type AuditEntry } from '@spendguard/core';
+import type { AuditEntry } from '@spendguard/core';
+import { AUDIT_HASHED_FIELDS } from '@spendguard/core/store-kit';
 
 /** The audit fields after `seq`, in the order core's `chainAudit` serializes them. */
 export const AUDIT_FIELDS = AUDIT_HASHED_FIELDS;

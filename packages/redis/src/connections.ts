@@ -180,7 +180,7 @@ export class Connections {
   }
 
   #unavailable(error: unknown): StoreUnavailableError {
-    if (error instanceof StoreUnavailableError) return error;
+    if (StoreUnavailableError.isInstance(error)) return error;
     const message = this.redact(error instanceof Error ? error.message : String(error));
     return new StoreUnavailableError(`Redis store: ${message}`, { cause: error });
   }

@@ -1,16 +1,19 @@
+import { type AuditEntry, type KeyRecord, MemoryStore, type Store, verifyAuditRows } from '@spendguard/core';
 import {
   type ApprovalVerdictInput,
-  type AuditEntry,
   type BeginPlan,
   type CapWindow,
   chainAudit,
   type FinishInput,
-  type KeyRecord,
-  MemoryStore,
-  type Store,
-  verifyAuditRows,
-} from '@spendguard/core';
+} from '@spendguard/core/store-kit';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  BEGIN_BRANCHES,
+  type Branch,
+  beginBranch,
+  FINISH_BRANCHES,
+  finishBranch,
+} from './differential-branches.ts';
 import { RedisStore } from './redis-store.ts';
 import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
 
@@ -19,6 +22,11 @@ import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
  * MemoryStore (the rules themselves) and the RedisStore, and every answer must be equal: begin
  * and finish results, checkpoints, counters, approvals, and the audit rows byte for byte (same
  * seq, same prevHash, same hash), which also proves the Lua SHA-256 and JSON match core's.
+ *
+ * Equal answers only prove as much as the runs reach, so the generator acts like agents and
+ * people (retries, approvals given then used, run keys revoked and replaced) and each run counts
+ * the branches of begin and finish its answers show (differential-branches.ts); the tests assert
+ * every branch is reached, in every seed.
  */
 
 const runPrefix = testPrefix('differential');
@@ -133,21 +141,46 @@ async function both<T>(stores: [Store, Store], op: (s: Store) => Promise<T>): Pr
   return expected;
 }
 
-async function fuzz(seed: number, redis: RedisStore, steps: number) {
+/** A call as an agent sends it; begin's plan adds the time, windows, rates and audit entry. */
+interface Call {
+  key: KeyRecord;
+  request: Omit<BeginPlan, 'now' | 'windows' | 'rates' | 'audit'>;
+}
+
+interface FuzzRun {
+  auditRows: number;
+  branches: Map<Branch, number>;
+  begins: number;
+  revocations: number;
+}
+
+async function fuzz(seed: number, redis: RedisStore, steps: number): Promise<FuzzRun> {
   const r = prng(seed);
   const memory = new MemoryStore();
   const stores: [Store, Store] = [memory, redis];
+  // Roots are never revoked (that would refuse every later call of the run): revocations hit
+  // run keys, and each revoked one is replaced by a fresh run key, so calls keep proceeding.
   const root = key('key_root', null);
-  const child = key('run_child', root);
-  const grandchild = key('key_grandchild', child);
   const other = key('key_other', null);
-  const keys = [root, child, grandchild, other];
+  const child = key('run_child', root);
+  const keys = [root, other, child, key('key_grandchild', child)];
   for (const k of keys) await both(stores, (s) => s.insertKey(k));
+  const revoked = new Set<string>();
+  const isLive = (k: KeyRecord) => k.chain.every((id) => !revoked.has(id));
 
   let now = Date.parse('2026-11-24T23:59:00.000Z');
   const leases = new Map<string, number>();
   const checkpoints = Array.from({ length: 6 }, (_, i) => `cp_${i}`);
   const approvals = new Set<string>();
+  /** Approvals a human has yet to decide (as the answers tell). */
+  const pendingApprovals = new Set<string>();
+  /** The last few calls, which the agent may send again. */
+  const recentCalls: Call[] = [];
+  /** Recent calls whose approval was just decided: the agent sends them again next. */
+  const decidedCalls: Call[] = [];
+  const branches = new Map<Branch, number>();
+  const reached = (branch: Branch) => branches.set(branch, (branches.get(branch) ?? 0) + 1);
+  let begins = 0;
 
   const windowsOf = (k: KeyRecord, at: number): CapWindow[] => {
     const windows: CapWindow[] = [];
@@ -159,7 +192,7 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
           id: `${id}:life`,
           keyId: id,
           label: 'key lifetime',
-          capMicros: 9_000_000,
+          capMicros: 30_000_000,
           alerts: [50, 80, 100],
           expiresAt: null,
         },
@@ -184,53 +217,97 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
     return windows;
   };
 
+  // As the guard plans them: one per-minute rate for the key and each ancestor.
+  const ratesOf = (k: KeyRecord, at: number): BeginPlan['rates'] => {
+    const minute = Math.floor(at / 60_000);
+    return k.chain.map((id) => ({
+      id: `${id}:rate:${minute}`,
+      keyId: id,
+      limit: 2,
+      expiresAt: (minute + 2) * 60_000,
+    }));
+  };
+
+  /** A call never sent before, mostly by a live key, sometimes by a revoked one (or under one). */
+  const newCall = (): Call => {
+    const refused = keys.filter((k) => !isLive(k));
+    const k = refused.length > 0 && r.next() < 0.1 ? r.pick(refused) : r.pick(keys.filter(isLive));
+    // A shared checkpoint (collisions on purpose), or one no other call uses.
+    const cp = r.next() < 0.5 ? r.pick(checkpoints) : `call_${now}`;
+    // Refused (amount_invalid) by core's rules and by the script alike.
+    const malformed = [Number.NaN, -235_000, 0.5];
+    const cost =
+      r.next() < 0.1 ? r.pick(malformed) : r.pick([0, 7900, 235_000, 1_000_000, 2_350_000, 86_950_000]);
+    const fingerprint = r.pick(['fp_a', 'fp_a', 'fp_b']);
+    const request: Call['request'] = {
+      chain: k.chain,
+      keyId: k.id,
+      // Shared across roots on purpose: ids are global in every store.
+      checkpointId: r.next() < 0.8 ? `${k.rootId}:${cp}` : cp,
+      checkpointKey: `${cp} "key" é`,
+      fingerprint,
+      leaseMs: r.pick([1000, 30_000]),
+      dedupWindowMs: r.pick([5000, HOUR]),
+      vendorIdempotent: r.next() < 0.5,
+      costMicros: cost,
+      approval:
+        r.next() < 0.3
+          ? {
+              id: `apr_${cp}`,
+              // Shared across roots on purpose: ids are global in every store.
+              checkpointId: r.next() < 0.8 ? `${k.rootId}:${cp}` : cp,
+              keyId: k.id,
+              vendor: 'stripe',
+              operation: 'POST /v1/refunds',
+              costMicros: cost,
+              fingerprint,
+              account: r.pick(['acct_1', null, ...HASH_STRINGS]),
+              ttlMs: r.pick([1000, 30_000, HOUR]),
+              createdAt: now,
+            }
+          : null,
+    };
+    return { key: k, request };
+  };
+
   for (let step = 0; step < steps; step++) {
-    now += r.pick([0, 1, 10, 500, 1001, 30_000, HOUR / 2]);
+    // Bursts of calls (leases, dedup windows, rate minutes) and now and then a long pause (hours).
+    now += r.next() < 0.05 ? HOUR / 2 : r.pick([0, 1, 10, 500, 1001, 5000]);
     const roll = r.next();
     if (roll < 0.5) {
-      const k = r.pick([root, child, grandchild, grandchild, other]);
-      const cp = r.pick(checkpoints);
-      // The last three are refused (amount_invalid) by core's rules and by the script alike.
-      const cost = r.pick([0, 7900, 235_000, 1_000_000, 2_350_000, 86_950_000, Number.NaN, -235_000, 0.5]);
-      const minute = Math.floor(now / 60_000);
-      const fingerprint = r.pick(['fp_a', 'fp_a', 'fp_b']);
+      // An agent often sends a call again: while it runs (wait), once it is done (replay), after
+      // its lease ended (resume), after a person's verdict on its approval (admitted, denied).
+      const again =
+        decidedCalls.pop() ?? (recentCalls.length > 0 && r.next() < 0.4 ? r.pick(recentCalls) : undefined);
+      const call = again ?? newCall();
       const plan: BeginPlan = {
+        ...call.request,
         now,
-        chain: k.chain,
-        keyId: k.id,
-        // Shared across roots on purpose: ids are global in every store.
-        checkpointId: r.next() < 0.8 ? `${k.rootId}:${cp}` : cp,
-        checkpointKey: `${cp} "key" é`,
-        fingerprint,
-        leaseMs: 1000,
-        dedupWindowMs: 5000,
-        vendorIdempotent: r.next() < 0.5,
-        costMicros: cost,
-        windows: windowsOf(k, now),
-        rates: [{ id: `${k.id}:rate:${minute}`, keyId: k.id, limit: 4, expiresAt: (minute + 2) * 60_000 }],
-        approval:
-          r.next() < 0.3
-            ? {
-                id: `apr_${cp}`,
-                // Shared across roots on purpose: ids are global in every store.
-                checkpointId: r.next() < 0.8 ? `${k.rootId}:${cp}` : cp,
-                keyId: k.id,
-                vendor: 'stripe',
-                operation: 'POST /v1/refunds',
-                costMicros: cost,
-                fingerprint,
-                account: r.pick(['acct_1', null, ...HASH_STRINGS]),
-                ttlMs: r.pick([1000, 30_000, HOUR]),
-                createdAt: now,
-              }
-            : null,
+        windows: windowsOf(call.key, now),
+        rates: ratesOf(call.key, now),
+        approval: call.request.approval && { ...call.request.approval, createdAt: now },
         audit: entry(r, now),
       };
+      if (!again) {
+        recentCalls.push(call);
+        if (recentCalls.length > 4) recentCalls.shift();
+      }
+      // The approval as it stands before this call tells a new request from a stale approval.
+      const approvalId = plan.approval?.id;
+      const approvalBefore =
+        approvalId === undefined ? undefined : await both(stores, (s) => s.getApproval(approvalId));
       const result = await both(stores, (s) => s.begin(plan));
+      begins++;
+      reached(beginBranch(plan, approvalBefore, result));
       if (plan.approval) approvals.add(plan.approval.id);
+      if (result.kind === 'needs_approval') pendingApprovals.add(result.approvalId);
       if (result.kind === 'proceed') leases.set(plan.checkpointId, result.checkpoint.fencingToken);
-    } else if (roll < 0.8 && leases.size > 0) {
-      const [checkpointId, token] = r.pick([...leases.entries()]);
+    } else if (roll < 0.78) {
+      // Mostly a lease this run holds; otherwise any checkpoint id, begun or not (fenced, missing).
+      const [checkpointId, token] =
+        leases.size > 0 && r.next() < 0.85
+          ? r.pick([...leases.entries()])
+          : [r.pick(['cp_never_begun', ...checkpoints]), 1 + r.int(3)];
       const stale = r.next() < 0.15;
       const input: FinishInput = {
         now,
@@ -246,10 +323,16 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
       };
       // A completion at a malformed cost throws the same RangeError from both, changing nothing.
       const settled = await both(stores, (s) => s.finish(input).catch((error: unknown) => String(error)));
-      if (!stale && typeof settled !== 'string') leases.delete(checkpointId);
-    } else if (roll < 0.88 && approvals.size > 0) {
-      const id = r.pick([...approvals]);
-      const verdict = r.pick(['approved', 'denied'] as const);
+      reached(finishBranch(input, settled));
+      if (typeof settled !== 'string' && settled.ok) leases.delete(checkpointId);
+    } else if (roll < 0.86) {
+      if (approvals.size === 0) continue;
+      // Mostly what a person would pick: a recent call's approval still waiting, and a yes.
+      const waiting = recentCalls
+        .flatMap((c) => c.request.approval?.id ?? [])
+        .filter((id) => pendingApprovals.has(id));
+      const id = r.pick(waiting.length > 0 && r.next() < 0.8 ? waiting : [...approvals]);
+      const verdict = r.next() < 0.75 ? 'approved' : 'denied';
       const by = r.pick(['ops@example.com', null]);
       // Raw strings go to Redis as UTF-8: an unpaired surrogate would come back as U+FFFD.
       const reason = r.pick(AWKWARD_STRINGS.filter((x) => !x?.includes('lone')));
@@ -262,11 +345,21 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
         now,
         audit: (a) => ({ ...base, keyId: a.keyId, message: `approval ${a.id} ${verdict}` }),
       };
-      await both(stores, (s) => s.decideApproval(input));
-    } else if (roll < 0.9) {
-      const id = r.pick(keys).id;
+      const decided = await both(stores, (s) => s.decideApproval(input));
+      if (decided?.state !== 'pending') {
+        pendingApprovals.delete(id);
+        decidedCalls.push(...recentCalls.filter((c) => c.request.approval?.id === id));
+      }
+    } else if (roll < 0.89) {
+      // Revoke a run key (sometimes one already refused) and issue a fresh one in its place.
+      const id = r.pick(keys.filter((k) => k.parentId !== null)).id;
       await both(stores, (s) => s.revokeKey(id, now));
-    } else if (roll < 0.94) {
+      revoked.add(id);
+      const parent = r.pick(keys.filter((k) => isLive(k) && k.chain.length < 3));
+      const fresh = key(`run_${step}`, parent);
+      await both(stores, (s) => s.insertKey(fresh));
+      keys.push(fresh);
+    } else if (roll < 0.93) {
       const e = entry(r, now);
       await both(stores, (s) => s.appendAudit(e));
     } else if (roll < 0.96) {
@@ -282,7 +375,8 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
         await both(stores, (s) => s.getCheckpoint(`${k.rootId}:${cp}`));
         await both(stores, (s) => s.getCheckpoint(cp));
       }
-      for (const id of approvals) await both(stores, (s) => s.getApproval(id));
+      // The newest approvals: every one, at every read, would make the run slow for little more.
+      for (const id of [...approvals].slice(-8)) await both(stores, (s) => s.getApproval(id));
       const limit = r.pick([1, 3, undefined]);
       await both(stores, (s) => s.listPending(limit === undefined ? { now } : { now, limit }));
       await both(stores, (s) => s.auditHead());
@@ -298,16 +392,35 @@ async function fuzz(seed: number, redis: RedisStore, steps: number) {
   await both(stores, (s) => s.readAudit({ afterSeq: 7, limit: 5 }));
   await both(stores, (s) => s.listKeys());
   for (const k of keys) await both(stores, (s) => s.getKey(k.id));
-  return rows.length;
+  return { auditRows: rows.length, branches, begins, revocations: revoked.size };
 }
 
+const SEEDS = [1, 2, 3, 4, 5, 6];
+/** Each seed's run, for the coverage check across seeds. */
+const runs = new Map<number, FuzzRun>();
+const ALL_BRANCHES = [...BEGIN_BRANCHES, ...FINISH_BRANCHES];
+
 describe('RedisStore against core MemoryStore (differential)', () => {
-  for (const seed of [1, 2, 3, 4, 5, 6]) {
+  for (const seed of SEEDS) {
     it(`same answers and byte-identical audit rows, seed ${seed}`, async () => {
-      const rows = await fuzz(seed, openRedis(), 600);
-      expect(rows).toBeGreaterThan(150);
+      const run = await fuzz(seed, openRedis(), 600);
+      runs.set(seed, run);
+      expect(run.auditRows).toBeGreaterThan(150);
+      // Every branch of begin and finish, in every seed.
+      for (const branch of ALL_BRANCHES) expect(run.branches.get(branch) ?? 0, branch).toBeGreaterThan(0);
+      // Revocations happen, and do not leave the rest of the run to key_revoked.
+      expect(run.revocations).toBeGreaterThanOrEqual(5);
+      expect(run.branches.get('denied_key_revoked') ?? 0).toBeLessThan(run.begins * 0.15);
     });
   }
+
+  it('reaches each begin and finish branch at least 20 times across the seeds', () => {
+    expect([...runs.keys()], 'needs every seed run first (run the whole file)').toEqual(SEEDS);
+    for (const branch of ALL_BRANCHES) {
+      const total = [...runs.values()].reduce((sum, run) => sum + (run.branches.get(branch) ?? 0), 0);
+      expect(total, branch).toBeGreaterThanOrEqual(20);
+    }
+  });
 
   it('same answers with every key under one hash tag', async () => {
     await fuzz(5, openRedis({ hashTag: 'sg' }), 200);

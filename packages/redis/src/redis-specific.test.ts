@@ -5,6 +5,7 @@ import {
   type PolicyDocument,
   StoreUnavailableError,
 } from '@spendguard/core';
+import type { AuditEntry, AuditQuery, BeginPlan, KeyRecord } from '@spendguard/core/store-kit';
 import { FakeClock } from '@spendguard/core/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,7 +73,9 @@ async function dump(prefix: string): Promise<string> {
         ? await admin.hgetall(key)
         : type === 'list'
           ? await admin.lrange(key, 0, -1)
-          : await admin.get(key);
+          : type === 'zset'
+            ? await admin.zrange(key, '0', '-1')
+            : await admin.get(key);
     parts.push(key, JSON.stringify(value));
   }
   return parts.join('\n');
@@ -127,7 +130,7 @@ describe('RedisStore on a real Redis', () => {
     const keys = (await admin.keys(`${store.prefix}*`)).map((k) => k.slice(store.prefix.length)).sort();
     const global = keys.filter((k) => k.startsWith('{global}:'));
     expect(global).toEqual(
-      ['audit', 'audit:head', 'cproot', 'keylist', 'keyroot', 'tokens'].map((k) => `{global}:${k}`),
+      ['audit', 'audit:head', 'cproot', 'keyids', 'keyroot', 'settled', 'tokens'].map((k) => `{global}:${k}`),
     );
     const rooted = keys.filter((k) => !k.startsWith('{global}:'));
     expect(rooted.length).toBeGreaterThan(5);
@@ -232,5 +235,145 @@ describe('RedisStore on a real Redis', () => {
     });
     expect(conn.redact('bad auth p@ss w0rd and p%40ss%20w0rd')).toBe('bad auth [redacted] and [redacted]');
     await conn.close();
+  });
+});
+
+describe('RedisStore reads and retention in chunks', () => {
+  const T = 1_795_000_000_000;
+
+  function entry(keyId: string, time: number): AuditEntry {
+    return {
+      time,
+      keyId,
+      rootKeyId: keyId,
+      runId: null,
+      agentId: null,
+      toolCallId: null,
+      vendor: 'stripe',
+      operation: 'POST /v1/charges',
+      idempotencyKey: null,
+      decision: 'executed',
+      code: 'executed',
+      message: null,
+      estimatedCostUsd: null,
+      actualCostUsd: null,
+      actualCostIsEstimate: null,
+      amount: null,
+      currency: null,
+      upstreamStatus: null,
+      upstreamObjectId: null,
+      latencyMs: null,
+      traceId: null,
+    };
+  }
+
+  function key(id: string, runId: string | null): KeyRecord {
+    return {
+      id,
+      parentId: null,
+      rootId: id,
+      chain: [id],
+      policy: 'billing',
+      narrowing: null,
+      name: null,
+      runId,
+      createdAt: T,
+      expiresAt: null,
+      revokedAt: null,
+    };
+  }
+
+  it('pages a filtered audit read across the 1000-row chunks, forwards and backwards', async () => {
+    const store = open();
+    const rare: number[] = [];
+    for (let i = 1; i <= 2100; i++) {
+      const row = await store.appendAudit(entry(i % 700 === 0 ? 'key_rare' : 'key_common', T + i));
+      if (row.keyId === 'key_rare') rare.push(row.seq);
+    }
+    expect(rare).toEqual([700, 1400, 2100]);
+    const seqs = async (query: AuditQuery) => (await store.readAudit(query)).map((r) => r.seq);
+    expect(await seqs({ keyId: 'key_rare' })).toEqual(rare);
+    expect(await seqs({ keyId: 'key_rare', afterSeq: 700, limit: 1 })).toEqual([1400]);
+    expect(await seqs({ keyId: 'key_rare', beforeSeq: 2100, limit: 2 })).toEqual([700, 1400]);
+    expect(await seqs({ keyId: 'key_rare', fromTime: T + 1401 })).toEqual([2100]);
+    const unfiltered = await seqs({ afterSeq: 990, limit: 20 });
+    expect(unfiltered).toEqual(Array.from({ length: 20 }, (_, i) => 991 + i));
+    expect(await seqs({ beforeSeq: 1005, limit: 10 })).toEqual(Array.from({ length: 10 }, (_, i) => 995 + i));
+  });
+
+  it('lists keys by id across the 500-key chunks, and adopts ids an older version listed in insertion order', async () => {
+    const store = open();
+    const ids = Array.from({ length: 1100 }, (_, i) => `key_${String(1099 - i).padStart(4, '0')}`);
+    await Promise.all(ids.map((id, i) => store.insertKey(key(id, i % 400 === 0 ? 'run-rare' : null))));
+    const sorted = [...ids].sort();
+    expect((await store.listKeys()).map((k) => k.id)).toEqual(sorted);
+    expect((await store.listKeys({ runId: 'run-rare' })).map((k) => k.id)).toEqual([
+      'key_0299',
+      'key_0699',
+      'key_1099',
+    ]);
+    expect((await store.listKeys({ afterId: 'key_0450', limit: 100 })).map((k) => k.id)).toEqual(
+      sorted.slice(451, 551),
+    );
+
+    // As an older version left them: no sorted ids, a list in insertion order.
+    const global = store.layout.global;
+    await admin.del(`${global}keyids`);
+    await admin.rpush(`${global}keylist`, ...ids);
+    expect((await store.listKeys()).map((k) => k.id)).toEqual(sorted);
+    expect(await admin.exists(`${global}keylist`)).toBe(0);
+  });
+
+  it('prunes approvals past the ones it keeps, chunk after chunk', async () => {
+    const store = open();
+    await store.insertKey(key('key_root', null));
+    const HOUR = 3_600_000;
+    const names = Array.from({ length: 1200 }, (_, i) => `a${String(i).padStart(4, '0')}`);
+    const plan = (name: string): BeginPlan => ({
+      now: T,
+      chain: ['key_root'],
+      keyId: 'key_root',
+      checkpointId: `cp_${name}`,
+      checkpointKey: name,
+      fingerprint: `fp_${name}`,
+      leaseMs: 30_000,
+      dedupWindowMs: HOUR,
+      vendorIdempotent: true,
+      costMicros: 0,
+      windows: [],
+      rates: [],
+      approval: {
+        id: `apr_${name}`,
+        checkpointId: `cp_${name}`,
+        keyId: 'key_root',
+        vendor: 'stripe',
+        operation: 'POST /v1/refunds',
+        costMicros: 0,
+        fingerprint: `fp_${name}`,
+        account: null,
+        ttlMs: 2 * HOUR,
+        createdAt: T,
+      },
+      audit: entry('key_root', T),
+    });
+    await Promise.all(names.map((name) => store.begin(plan(name))));
+    // Every other one approved (still usable at T + 1h), the rest denied: kept and pruned interleave.
+    await Promise.all(
+      names.map((name, i) =>
+        store.decideApproval({
+          id: `apr_${name}`,
+          verdict: i % 2 === 0 ? 'approved' : 'denied',
+          by: null,
+          reason: null,
+          now: T,
+          audit: (a) => entry(a.keyId, T),
+        }),
+      ),
+    );
+    expect(await store.prune({ now: T + HOUR, approvalsOlderThanMs: 1 })).toMatchObject({ approvals: 600 });
+    const left = await Promise.all(names.map((name) => store.getApproval(`apr_${name}`)));
+    expect(left.map((a) => a?.state ?? 'pruned')).toEqual(
+      names.map((_, i) => (i % 2 === 0 ? 'approved' : 'pruned')),
+    );
   });
 });

@@ -1,25 +1,36 @@
-import type {
-  AlertEvent,
-  ApprovalRecord,
-  ApprovalVerdictInput,
-  AuditEntry,
-  AuditRow,
-  BeginPlan,
-  BeginResult,
-  CheckpointRecord,
-  FinishInput,
-  FinishResult,
-  KeyRecord,
-  Store,
-  StoreDenyCode,
-  TokenRecord,
-} from '@spendguard/core';
 import { microsToUsd, StoreUnavailableError } from '@spendguard/core';
+import {
+  type AlertEvent,
+  type ApprovalRecord,
+  type ApprovalVerdictInput,
+  type AuditAnchor,
+  type AuditEntry,
+  type AuditHead,
+  type AuditQuery,
+  type AuditRow,
+  type BeginPlan,
+  type BeginResult,
+  type CheckpointRecord,
+  checkKeyQuery,
+  type FinishInput,
+  type FinishResult,
+  type KeyQuery,
+  type KeyRecord,
+  matchesAuditQuery,
+  matchesKeyQuery,
+  PENDING_LIMIT,
+  type PruneOptions,
+  type PruneResult,
+  type Store,
+  type StoreDenyCode,
+  type TokenRecord,
+} from '@spendguard/core/store-kit';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { auditFragments } from './audit-fields.ts';
 import { Connections, type RedisStoreStats } from './connections.ts';
 import { type KeyLayout, keyLayout } from './keys.ts';
 import {
+  ADOPT_KEYLIST,
   AMOUNT_INVALID,
   ANCHOR_AUDIT,
   APPEND_AUDIT,
@@ -35,6 +46,9 @@ import {
   LIST_KEYS,
   LIST_PENDING,
   type LuaScript,
+  PRUNE_APPROVALS,
+  PRUNE_CHECKPOINTS,
+  PRUNE_TOKENS,
   REVOKE_KEY,
 } from './lua/scripts.ts';
 
@@ -69,15 +83,13 @@ export interface RedisStoreOptions {
   redisOptions?: RedisOptions;
 }
 
-// Named here until @spendguard/core exports them by name.
-type AuditHead = NonNullable<Awaited<ReturnType<Store['auditHead']>>>;
-type AuditAnchor = Parameters<Store['anchorAudit']>[0];
-
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
-/** How many checkpoints `listPending` returns when the caller gives no limit (as in core). */
-const PENDING_LIMIT = 100;
+/** Audit rows read per HMGET; a filtered read scans its seq range in chunks of this many. */
 const AUDIT_PAGE = 1000;
+/** Key records read per script; a filtered listing scans the ids in chunks of this many. */
 const KEY_PAGE = 500;
+/** Checkpoints or approvals one prune script looks at. */
+const PRUNE_CHUNK = 500;
 
 /**
  * The Store on Redis (7.0 or later): begin, finish, approval verdicts and audit appends are each
@@ -153,15 +165,31 @@ export class RedisStore implements Store {
     return reply.length === 0 ? undefined : toKey(reply[0] as string, reply[1] as string);
   }
 
-  async listKeys(): Promise<KeyRecord[]> {
+  /**
+   * Walks the ids in order from `afterId`, KEY_PAGE at a time, and filters here: the cost is the
+   * keys read up to the page's last match, not the matches.
+   */
+  async listKeys(query: KeyQuery = {}): Promise<KeyRecord[]> {
+    checkKeyQuery(query);
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const keys: KeyRecord[] = [];
-    for (let start = 0; ; start += KEY_PAGE) {
-      const [seen, flat] = (await this.#run(LIST_KEYS, [String(start), String(KEY_PAGE)])) as [
+    if (!(limit > 0)) return keys;
+    // Ids an older version listed in insertion order: sorted in, a thousand per step.
+    for (let left = 1; left > 0; ) left = Number(await this.#run(ADOPT_KEYLIST, []));
+    let after = query.afterId ?? '';
+    for (;;) {
+      const [seen, last, flat] = (await this.#run(LIST_KEYS, [after, String(KEY_PAGE)])) as [
         number,
+        string,
         string[],
       ];
-      for (let i = 0; i + 1 < flat.length; i += 2) keys.push(toKey(flat[i] as string, flat[i + 1] as string));
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const key = toKey(flat[i] as string, flat[i + 1] as string);
+        if (matchesKeyQuery(key, query)) keys.push(key);
+        if (keys.length === limit) return keys;
+      }
       if (seen < KEY_PAGE) return keys;
+      after = last;
     }
   }
 
@@ -265,6 +293,7 @@ export class RedisStore implements Store {
           windows: plan.windows.map((w) => w.id),
           startedAt: plan.now,
           completedAt: null,
+          dedupWindowMs: plan.dedupWindowMs,
           result: null,
           actualMicros: null,
           error: null,
@@ -345,28 +374,46 @@ export class RedisStore implements Store {
     return JSON.parse((await this.#run(APPEND_AUDIT, auditFragments(entry))) as string) as AuditRow;
   }
 
-  async readAudit(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRow[]> {
-    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  /**
+   * The log is a hash of seq → row, so a page is read by seq: HMGET of AUDIT_PAGE seqs at a time,
+   * upwards from `afterSeq` (or downwards from `beforeSeq` for a backwards page), filtered here,
+   * until the page is full or the range ends. A filtered read costs the rows scanned up to the
+   * page's last match, not the matches: a rare filter over a long log reads much of it.
+   */
+  async readAudit(query: AuditQuery = {}): Promise<AuditRow[]> {
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const rows: AuditRow[] = [];
     if (!(limit > 0)) return rows;
     const head = (await this.#conn.call('GET', [this.#auditHead])) as string | null;
     const last = head === null ? 0 : Number(head.slice(0, head.indexOf(' ')));
-    let next = Math.max(Math.floor(options.afterSeq ?? 0), 0) + 1;
-    while (next <= last && rows.length < limit) {
-      const end = Math.min(last, next + Math.min(AUDIT_PAGE, limit - rows.length) - 1);
+    const low = Math.max(Math.floor(query.afterSeq ?? 0), 0) + 1;
+    const high = Math.min(last, query.beforeSeq === undefined ? last : Math.ceil(query.beforeSeq) - 1);
+    const backwards = query.beforeSeq !== undefined && query.limit !== undefined;
+    // Without filters every row read is kept, so read no more than the page still needs.
+    const { afterSeq: _after, beforeSeq: _before, limit: _limit, ...filters } = query;
+    const filtered = Object.values(filters).some((value) => value !== undefined);
+    let next = backwards ? high : low;
+    while ((backwards ? next >= low : next <= high) && rows.length < limit) {
+      const size = filtered ? AUDIT_PAGE : Math.min(AUDIT_PAGE, limit - rows.length);
       const seqs: string[] = [];
-      for (let seq = next; seq <= end; seq++) seqs.push(String(seq));
+      for (let i = 0; i < size; i++) {
+        const seq = backwards ? next - i : next + i;
+        if (seq < low || seq > high) break;
+        seqs.push(String(seq));
+      }
       const page = (await this.#conn.call('HMGET', [`${this.layout.global}audit`, ...seqs])) as (
         | string
         | null
       )[];
       // A missing row (deleted by hand) is skipped: verify then names it.
       for (const json of page) {
-        if (json !== null && rows.length < limit) rows.push(JSON.parse(json) as AuditRow);
+        if (json === null || rows.length === limit) continue;
+        const row = JSON.parse(json) as AuditRow;
+        if (matchesAuditQuery(row, query)) rows.push(row);
       }
-      next = end + 1;
+      next = backwards ? next - seqs.length : next + seqs.length;
     }
-    return rows;
+    return backwards ? rows.reverse() : rows;
   }
 
   async auditHead(): Promise<AuditHead | undefined> {
@@ -395,6 +442,47 @@ export class RedisStore implements Store {
       checkpoints.push(toCheckpoint(flat[i] as string, flat[i + 1] as string[]));
     }
     return checkpoints;
+  }
+
+  /**
+   * Each kind in bounded steps, each step one script (atomic against begin and finish): tokens by
+   * HSCAN over the token hash; checkpoints and approvals from the `settled` and `decided` indexes
+   * (by when their window ends, by decision time). Checkpoints settled and approvals decided
+   * before this version are not in those indexes, and are kept. Counters and alert marks need no
+   * pruning: they expire by TTL.
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    const now = String(options.now);
+    let tokens = 0;
+    let cursor = '0';
+    do {
+      const [next, deleted] = (await this.#run(PRUNE_TOKENS, [cursor, now])) as [string, number];
+      tokens += Number(deleted);
+      cursor = next;
+    } while (cursor !== '0');
+    let checkpoints = 0;
+    for (;;) {
+      const [deleted, read] = (await this.#run(PRUNE_CHECKPOINTS, [now, String(PRUNE_CHUNK)])) as number[];
+      checkpoints += Number(deleted);
+      if (Number(read) < PRUNE_CHUNK) break;
+    }
+    let approvals = 0;
+    if (options.approvalsOlderThanMs !== undefined) {
+      const cutoff = String(options.now - options.approvalsOlderThanMs);
+      // Usable approvals stay in the index, so the next step starts past those kept.
+      for (let offset = 0; ; ) {
+        const [deleted, kept, read] = (await this.#run(PRUNE_APPROVALS, [
+          now,
+          cutoff,
+          String(offset),
+          String(PRUNE_CHUNK),
+        ])) as number[];
+        approvals += Number(deleted);
+        offset += Number(kept);
+        if (Number(read) < PRUNE_CHUNK) break;
+      }
+    }
+    return { tokens, checkpoints, approvals };
   }
 
   /**
@@ -444,7 +532,7 @@ function optional(value: string | null): [string, string] {
  * caller's mistake, not an outage, though the connection layer wraps every reply error as one.
  */
 function amountRefusal(error: unknown): RangeError | undefined {
-  const reply = error instanceof StoreUnavailableError ? error.cause : undefined;
+  const reply = StoreUnavailableError.isInstance(error) ? error.cause : undefined;
   const message = reply instanceof Error ? reply.message : '';
   const code = `${AMOUNT_INVALID} `;
   return message.startsWith(code) ? new RangeError(message.slice(code.length)) : undefined;
@@ -477,6 +565,8 @@ function toCheckpoint(id: string, flat: readonly string[]): CheckpointRecord {
     windows: JSON.parse(f.get('windows') ?? '[]') as string[],
     startedAt: Number(f.get('started')),
     completedAt: numberOrNull(f.get('completed')),
+    // Absent on checkpoints begun before the window was recorded, as in every store.
+    ...(f.has('dedup') && { dedupWindowMs: Number(f.get('dedup')) }),
     result: f.get('result') ?? null,
     actualMicros: numberOrNull(f.get('actual')),
     error: error === undefined ? null : (JSON.parse(error) as CheckpointRecord['error']),

@@ -2,11 +2,22 @@ import type {
   ApprovalRecord,
   AuditAnchor,
   AuditHead,
+  AuditQuery,
   AuditRow,
   CheckpointRecord,
+  KeyQuery,
   KeyRecord,
+  PruneOptions,
+  PruneResult,
   TokenRecord,
 } from '../store.ts';
+import { auditPage, checkKeyQuery, matchesAuditQuery, matchesKeyQuery } from './queries.ts';
+import {
+  isPrunableApproval,
+  isPrunableCheckpoint,
+  isPrunableToken,
+  raiseCheckpointFloor,
+} from './retention.ts';
 import type { StateTx } from './state-tx.ts';
 import { PENDING_LIMIT, TransactionalStore } from './transactional-store.ts';
 
@@ -25,6 +36,7 @@ export class MemoryStore extends TransactionalStore {
   readonly #audit: AuditRow[] = [];
   #head: { seq: number; hash: string } | undefined;
   #anchor: AuditAnchor | null = null;
+  #checkpointFloor = 1;
   #closed = false;
 
   readonly #tx: StateTx = {
@@ -42,6 +54,7 @@ export class MemoryStore extends TransactionalStore {
       this.#audit.push(row);
       this.#head = { seq: row.seq, hash: row.hash };
     },
+    checkpointFloor: () => this.#checkpointFloor,
   };
 
   protected transaction<T>(fn: (tx: StateTx) => T): T {
@@ -59,8 +72,12 @@ export class MemoryStore extends TransactionalStore {
     return this.#keys.get(id);
   }
 
-  async listKeys(): Promise<KeyRecord[]> {
-    return [...this.#keys.values()];
+  async listKeys(query: KeyQuery = {}): Promise<KeyRecord[]> {
+    checkKeyQuery(query);
+    const keys = [...this.#keys.values()]
+      .filter((key) => matchesKeyQuery(key, query))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return query.limit === undefined ? keys : keys.slice(0, query.limit);
   }
 
   async revokeKey(id: string, at: number): Promise<boolean> {
@@ -78,9 +95,11 @@ export class MemoryStore extends TransactionalStore {
     return this.#tokens.get(id);
   }
 
-  async readAudit(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRow[]> {
-    const after = options.afterSeq ?? 0;
-    return this.#audit.filter((row) => row.seq > after).slice(0, options.limit ?? Number.POSITIVE_INFINITY);
+  async readAudit(query: AuditQuery = {}): Promise<AuditRow[]> {
+    return auditPage(
+      this.#audit.filter((row) => matchesAuditQuery(row, query)),
+      query,
+    );
   }
 
   async auditHead(): Promise<AuditHead | undefined> {
@@ -96,6 +115,27 @@ export class MemoryStore extends TransactionalStore {
       .filter((c) => c.state === 'in_progress' && (c.outcomeUnknown || c.leaseUntil <= options.now))
       .sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, options.limit ?? PENDING_LIMIT);
+  }
+
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    return this.transaction(() => {
+      const { now, approvalsOlderThanMs } = options;
+      let tokens = 0;
+      for (const [id, token] of this.#tokens) {
+        if (isPrunableToken(this.#keys.get(token.keyId), now) && this.#tokens.delete(id)) tokens++;
+      }
+      const checkpoints = [...this.#checkpoints.values()].filter((c) => isPrunableCheckpoint(c, now));
+      for (const checkpoint of checkpoints) this.#checkpoints.delete(checkpoint.id);
+      this.#checkpointFloor = raiseCheckpointFloor(this.#checkpointFloor, checkpoints);
+      let approvals = 0;
+      if (approvalsOlderThanMs !== undefined) {
+        for (const [id, approval] of this.#approvals) {
+          if (isPrunableApproval(approval, now, approvalsOlderThanMs) && this.#approvals.delete(id))
+            approvals++;
+        }
+      }
+      return { tokens, checkpoints: checkpoints.length, approvals };
+    });
   }
 
   /** For tests of `verify`: the live rows, so a test can tamper with one. */

@@ -1,16 +1,21 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.ts';
 import type {
   ApprovalRecord,
   AuditAnchor,
   AuditHead,
+  AuditQuery,
   AuditRow,
   CheckpointRecord,
+  KeyQuery,
   KeyRecord,
+  PruneOptions,
+  PruneResult,
   TokenRecord,
 } from '../store.ts';
+import { checkKeyQuery, decisionsOf } from './queries.ts';
 import type { StateTx } from './state-tx.ts';
 import { PENDING_LIMIT, TransactionalStore } from './transactional-store.ts';
 
@@ -42,6 +47,25 @@ CREATE TABLE IF NOT EXISTS sg_audit_head (
 -- listPending reads only in-progress checkpoints, oldest first.
 CREATE INDEX IF NOT EXISTS sg_checkpoints_in_progress ON sg_checkpoints (json_extract(data, '$.startedAt'), id)
   WHERE json_extract(data, '$.state') = 'in_progress';
+-- What a checkpoint created from nothing starts its generation and fence at (see prune).
+CREATE TABLE IF NOT EXISTS sg_checkpoint_floor (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+-- readAudit's filters. seq is the rowid, which every index ends with: within one value, rows
+-- come in seq order, so a page is an index range. code and vendor filter the rows found.
+CREATE INDEX IF NOT EXISTS sg_audit_key ON sg_audit (json_extract(data, '$.keyId'));
+CREATE INDEX IF NOT EXISTS sg_audit_root ON sg_audit (json_extract(data, '$.rootKeyId'));
+CREATE INDEX IF NOT EXISTS sg_audit_run ON sg_audit (json_extract(data, '$.runId'));
+CREATE INDEX IF NOT EXISTS sg_audit_decision ON sg_audit (json_extract(data, '$.decision'));
+CREATE INDEX IF NOT EXISTS sg_audit_time ON sg_audit (json_extract(data, '$.time'));
+-- listKeys's filters, each in id order; state filters the keys found.
+CREATE INDEX IF NOT EXISTS sg_keys_root ON sg_keys (json_extract(data, '$.rootId'), id);
+CREATE INDEX IF NOT EXISTS sg_keys_parent ON sg_keys (json_extract(data, '$.parentId'), id);
+CREATE INDEX IF NOT EXISTS sg_keys_run ON sg_keys (json_extract(data, '$.runId'), id);
+-- prune: settled checkpoints by when their dedup window ends, decided approvals by decision time.
+CREATE INDEX IF NOT EXISTS sg_checkpoints_settled
+  ON sg_checkpoints (json_extract(data, '$.completedAt') + json_extract(data, '$.dedupWindowMs'))
+  WHERE json_extract(data, '$.state') <> 'in_progress';
+CREATE INDEX IF NOT EXISTS sg_approvals_decided ON sg_approvals (json_extract(data, '$.decidedAt'))
+  WHERE json_extract(data, '$.state') <> 'pending';
 `;
 
 /**
@@ -65,6 +89,8 @@ export class SqliteStore extends TransactionalStore {
   readonly #db: DatabaseSync;
   readonly #q: Statements;
   readonly #tx: StateTx;
+  /** Statements of readAudit and listKeys, by their text (one per combination of filters used). */
+  readonly #queries = new Map<string, StatementSync>();
 
   constructor(options: SqliteStoreOptions = {}) {
     super();
@@ -104,6 +130,7 @@ export class SqliteStore extends TransactionalStore {
         q.insertAudit.run(row.seq, row.hash, JSON.stringify(row));
         q.moveHead.run(row.seq, row.hash);
       },
+      checkpointFloor: () => Number((q.checkpointFloor.get() as { value?: number } | undefined)?.value ?? 1),
     };
     this.#prune(Date.now());
   }
@@ -152,8 +179,34 @@ export class SqliteStore extends TransactionalStore {
     return rowToKey(this.#q.getKey.get(id));
   }
 
-  async listKeys(): Promise<KeyRecord[]> {
-    return this.#q.listKeys.all().map((row) => rowToKey(row) as KeyRecord);
+  async listKeys(query: KeyQuery = {}): Promise<KeyRecord[]> {
+    checkKeyQuery(query);
+    const where: string[] = [];
+    const values: SQLInputValue[] = [];
+    const filter = (sql: string, ...params: SQLInputValue[]) => {
+      where.push(sql);
+      values.push(...params);
+    };
+    if (query.afterId !== undefined) filter('id > ?', query.afterId);
+    if (query.rootId !== undefined) filter(`${keyField('rootId')} = ?`, query.rootId);
+    if (query.parentId === null) filter(`${keyField('parentId')} IS NULL`);
+    else if (query.parentId !== undefined) filter(`${keyField('parentId')} = ?`, query.parentId);
+    if (query.runId !== undefined) filter(`${keyField('runId')} = ?`, query.runId);
+    const expiresAt = keyField('expiresAt');
+    if (query.state === 'revoked') filter('revoked_at IS NOT NULL');
+    else if (query.state === 'expired')
+      filter(`revoked_at IS NULL AND ${expiresAt} <= ?`, query.now as number);
+    else if (query.state === 'active') {
+      filter(`revoked_at IS NULL AND (${expiresAt} IS NULL OR ${expiresAt} > ?)`, query.now as number);
+    }
+    let sql = `SELECT data, revoked_at FROM sg_keys${whereClause(where)} ORDER BY id`;
+    if (query.limit !== undefined) {
+      sql += ' LIMIT ?';
+      values.push(query.limit);
+    }
+    return this.#query(sql)
+      .all(...values)
+      .map((row) => rowToKey(row) as KeyRecord);
   }
 
   async revokeKey(id: string, at: number): Promise<boolean> {
@@ -172,9 +225,36 @@ export class SqliteStore extends TransactionalStore {
     return row && { id: row.id, keyId: row.key_id, hash: row.hash, createdAt: Number(row.created_at) };
   }
 
-  async readAudit(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRow[]> {
-    const rows = this.#q.readAudit.all(options.afterSeq ?? 0, options.limit ?? -1);
-    return rows.map((row) => JSON.parse((row as { data: string }).data) as AuditRow);
+  async readAudit(query: AuditQuery = {}): Promise<AuditRow[]> {
+    const where: string[] = [];
+    const values: SQLInputValue[] = [];
+    const filter = (sql: string, value: SQLInputValue) => {
+      where.push(sql);
+      values.push(value);
+    };
+    if (query.afterSeq !== undefined) filter('seq > ?', query.afterSeq);
+    if (query.beforeSeq !== undefined) filter('seq < ?', query.beforeSeq);
+    for (const field of ['keyId', 'rootKeyId', 'runId', 'code', 'vendor'] as const) {
+      const value = query[field];
+      if (value !== undefined) filter(`${auditField(field)} = ?`, value);
+    }
+    const decisions = decisionsOf(query);
+    if (decisions !== undefined) {
+      filter(`${auditField('decision')} IN (SELECT value FROM json_each(?))`, JSON.stringify(decisions));
+    }
+    if (query.fromTime !== undefined) filter(`${auditField('time')} >= ?`, query.fromTime);
+    if (query.toTime !== undefined) filter(`${auditField('time')} < ?`, query.toTime);
+    // A backwards page is the newest rows below beforeSeq: read them newest first, then turn.
+    const backwards = query.beforeSeq !== undefined && query.limit !== undefined;
+    let sql = `SELECT data FROM sg_audit${whereClause(where)} ORDER BY seq${backwards ? ' DESC' : ''}`;
+    if (query.limit !== undefined) {
+      sql += ' LIMIT ?';
+      values.push(query.limit);
+    }
+    const rows = this.#query(sql)
+      .all(...values)
+      .map((row) => JSON.parse((row as { data: string }).data) as AuditRow);
+    return backwards ? rows.reverse() : rows;
   }
 
   async auditHead(): Promise<AuditHead | undefined> {
@@ -200,10 +280,56 @@ export class SqliteStore extends TransactionalStore {
     return rows.map((row) => JSON.parse((row as { data: string }).data) as CheckpointRecord);
   }
 
+  /** Also drops counters and marks of windows that have ended, as opening the file does. */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    const { now, approvalsOlderThanMs } = options;
+    const q = this.#q;
+    return this.transaction(() => {
+      const tokens = Number(q.pruneTokens.run(now).changes);
+      const pruned = q.prunableFence.get(now) as { fence: number | null };
+      const checkpoints = Number(q.pruneCheckpoints.run(now).changes);
+      if (pruned.fence !== null) q.raiseCheckpointFloor.run(Number(pruned.fence) + 1);
+      const approvals =
+        approvalsOlderThanMs === undefined
+          ? 0
+          : Number(q.pruneApprovals.run(now - approvalsOlderThanMs, now).changes);
+      this.#prune(now);
+      return { tokens, checkpoints, approvals };
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
   }
+
+  #query(sql: string): StatementSync {
+    let statement = this.#queries.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#queries.set(sql, statement);
+    }
+    return statement;
+  }
 }
+
+/** The same expressions as the indexes in SCHEMA, so SQLite uses them. */
+function auditField(name: 'keyId' | 'rootKeyId' | 'runId' | 'decision' | 'code' | 'vendor' | 'time'): string {
+  return `json_extract(data, '$.${name}')`;
+}
+
+function keyField(name: 'rootId' | 'parentId' | 'runId' | 'expiresAt'): string {
+  return `json_extract(data, '$.${name}')`;
+}
+
+function whereClause(conditions: readonly string[]): string {
+  return conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`;
+}
+
+// What retention deletes (see retention.ts), in SQL. Checkpoints without a recorded window have
+// a NULL end and never match.
+const PRUNABLE_CHECKPOINT =
+  "json_extract(data, '$.state') <> 'in_progress' AND " +
+  "json_extract(data, '$.completedAt') + json_extract(data, '$.dedupWindowMs') <= ?";
 
 type HeadRow = {
   seq: number;
@@ -227,7 +353,6 @@ function prepareStatements(db: DatabaseSync) {
   return {
     insertKey: db.prepare('INSERT OR IGNORE INTO sg_keys (id, data, revoked_at) VALUES (?, ?, ?)'),
     getKey: db.prepare('SELECT data, revoked_at FROM sg_keys WHERE id = ?'),
-    listKeys: db.prepare('SELECT data, revoked_at FROM sg_keys ORDER BY rowid'),
     revokeKey: db.prepare('UPDATE sg_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?'),
     insertToken: db.prepare('INSERT INTO sg_tokens (id, key_id, hash, created_at) VALUES (?, ?, ?, ?)'),
     getToken: db.prepare('SELECT id, key_id, hash, created_at FROM sg_tokens WHERE id = ?'),
@@ -251,7 +376,25 @@ function prepareStatements(db: DatabaseSync) {
     anchorAudit: db.prepare(
       'UPDATE sg_audit_head SET anchor_seq = ?, anchor_hash = ?, anchor_hmac = ? WHERE id = 1 AND coalesce(anchor_seq, 0) < ?',
     ),
-    readAudit: db.prepare('SELECT data FROM sg_audit WHERE seq > ? ORDER BY seq LIMIT ?'),
+    checkpointFloor: db.prepare('SELECT value FROM sg_checkpoint_floor WHERE id = 1'),
+    raiseCheckpointFloor: db.prepare(
+      'INSERT INTO sg_checkpoint_floor (id, value) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET value = max(value, excluded.value)',
+    ),
+    // A token's key is missing, revoked or expired.
+    pruneTokens: db.prepare(
+      'DELETE FROM sg_tokens WHERE NOT EXISTS (SELECT 1 FROM sg_keys k WHERE k.id = sg_tokens.key_id ' +
+        "AND k.revoked_at IS NULL AND (json_extract(k.data, '$.expiresAt') IS NULL OR json_extract(k.data, '$.expiresAt') > ?))",
+    ),
+    prunableFence: db.prepare(
+      `SELECT max(json_extract(data, '$.fencingToken')) AS fence FROM sg_checkpoints WHERE ${PRUNABLE_CHECKPOINT}`,
+    ),
+    pruneCheckpoints: db.prepare(`DELETE FROM sg_checkpoints WHERE ${PRUNABLE_CHECKPOINT}`),
+    // Decided before the cutoff, unless approved, unused and unexpired.
+    pruneApprovals: db.prepare(
+      "DELETE FROM sg_approvals WHERE json_extract(data, '$.state') <> 'pending' AND json_extract(data, '$.decidedAt') <= ? " +
+        "AND NOT (json_extract(data, '$.state') = 'approved' AND json_extract(data, '$.usedAt') IS NULL " +
+        "AND json_extract(data, '$.decidedAt') + json_extract(data, '$.ttlMs') > ?)",
+    ),
     // The WHERE repeats the index's, so SQLite reads the in-progress index, not every checkpoint.
     listPending: db.prepare(
       "SELECT data FROM sg_checkpoints WHERE json_extract(data, '$.state') = 'in_progress' " +

@@ -37,6 +37,11 @@ export interface StateTx {
   auditHead(): { seq: number; hash: string } | undefined;
   /** Store the row and move the head to it, in the same transaction. */
   insertAudit(row: AuditRow): void;
+  /**
+   * The generation and fencing token of a checkpoint created from nothing: 1 until `prune` has
+   * deleted checkpoints, then above every one they used (see `raiseCheckpointFloor`).
+   */
+  checkpointFloor(): number;
 }
 
 export function appendAuditTx(tx: StateTx, entry: AuditEntry): AuditRow {
@@ -92,8 +97,8 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
   }
 
   const existing = tx.getCheckpoint(plan.checkpointId);
-  let generation = 1;
-  let fencingToken = 1;
+  let generation: number;
+  let fencingToken: number;
   if (existing) {
     const live = existing.state !== 'completed' || (existing.completedAt ?? 0) + plan.dedupWindowMs > now;
     if (live && existing.fingerprint !== plan.fingerprint) {
@@ -138,6 +143,9 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     }
     // failed, or completed beyond the dedup window: a new attempt under a new vendor key.
     generation = existing.generation + 1;
+  } else {
+    // Perhaps pruned before: start above its numbers, so the vendor key and the fence are new.
+    generation = fencingToken = tx.checkpointFloor();
   }
 
   // An approved record this call may use; marked used only once the call really proceeds.
@@ -239,6 +247,7 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     windows: plan.windows.map((w) => w.id),
     startedAt: now,
     completedAt: null,
+    dedupWindowMs: plan.dedupWindowMs,
     result: null,
     actualMicros: null,
     error: null,

@@ -4,13 +4,17 @@ import type {
   AuditAnchor,
   AuditEntry,
   AuditHead,
+  AuditQuery,
   AuditRow,
   BeginPlan,
   BeginResult,
   CheckpointRecord,
   FinishInput,
   FinishResult,
+  KeyQuery,
   KeyRecord,
+  PruneOptions,
+  PruneResult,
   Store,
   TokenRecord,
 } from '../store.ts';
@@ -36,14 +40,15 @@ export abstract class TransactionalStore implements Store {
 
   abstract insertKey(key: KeyRecord): Promise<void>;
   abstract getKey(id: string): Promise<KeyRecord | undefined>;
-  abstract listKeys(): Promise<KeyRecord[]>;
+  abstract listKeys(query?: KeyQuery): Promise<KeyRecord[]>;
   abstract revokeKey(id: string, at: number): Promise<boolean>;
   abstract insertToken(token: TokenRecord): Promise<void>;
   abstract getToken(id: string): Promise<TokenRecord | undefined>;
-  abstract readAudit(options?: { afterSeq?: number; limit?: number }): Promise<AuditRow[]>;
+  abstract readAudit(query?: AuditQuery): Promise<AuditRow[]>;
   abstract auditHead(): Promise<AuditHead | undefined>;
   abstract anchorAudit(anchor: AuditAnchor): Promise<void>;
   abstract listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
+  abstract prune(options: PruneOptions): Promise<PruneResult>;
   abstract close(): Promise<void>;
 
   async begin(plan: BeginPlan): Promise<BeginResult> {

@@ -3,20 +3,24 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuditProblem, auditAnchor, chainAudit, verifyAuditChain } from '../audit-chain.ts';
 import type { ExecuteDecision } from '../decision.ts';
+import { VendorCallError } from '../errors.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
 import type { PolicyDocument, PolicySettings } from '../policy.ts';
 import type {
   AlertEvent,
   AuditEntry,
   AuditHead,
+  AuditQuery,
   AuditRow,
   BeginPlan,
   CapWindow,
   CheckpointRecord,
+  Decision,
   FinishInput,
+  KeyQuery,
+  KeyRecord,
   Store,
 } from '../store.ts';
-import { VendorCallError } from '../vendor-errors.ts';
 import { FakeClock } from './fake-clock.ts';
 
 /** Makes a fresh, empty store for one test. */
@@ -121,6 +125,11 @@ function chargeAudit(keyId: string, idempotencyKey: string, time: number): Audit
     latencyMs: null,
     traceId: null,
   };
+}
+
+/** The id part of a vault token (`sk_sg_<16 hex id><48 hex secret>`): the store's TokenRecord id. */
+function tokenId(token: string): string {
+  return token.slice(-64, -48);
 }
 
 /** How every store words an amount that is not a whole number of micro-dollars from 0 to 2^53 - 1. */
@@ -1246,6 +1255,499 @@ export function describeStoreConformance(
         ]);
         expect((await guard.audit.verify()).ok).toBe(true);
         await expect(guard.reconcile(a, { outcome: 'failed', by: 'ops' })).rejects.toThrow(/no pending call/);
+      });
+    });
+
+    describe('audit queries', () => {
+      const T = 1_795_000_000_000;
+      const DECISIONS = ['executed', 'denied', 'replayed', 'needs_approval', 'failed', 'approved'] as const;
+
+      /**
+       * Fourteen rows across three keys of two roots, two runs, every decision and two vendors.
+       * Row 8's clock ran behind (time below row 7's), so time is not seq.
+       */
+      function fixture(): AuditEntry[] {
+        return Array.from({ length: 14 }, (_, i) => {
+          const seq = i + 1;
+          const keyId = ['key_a', 'key_b', 'key_c'][i % 3] as string;
+          const decision = DECISIONS[i % DECISIONS.length] as (typeof DECISIONS)[number];
+          return {
+            ...chargeAudit(keyId, `k${seq}`, seq === 8 ? T + 6500 : T + seq * 1000),
+            rootKeyId: keyId === 'key_c' ? 'root_2' : 'root_1',
+            runId: [null, 'run-1', 'run-2', 'run-1'][i % 4] as string | null,
+            decision,
+            // The denials (seq 2, 8, 14) alternate between two codes.
+            code: decision === 'denied' ? (i % 12 === 1 ? 'cap_exceeded' : 'key_revoked') : decision,
+            vendor: ['stripe', 'twilio', 'stripe', null, 'twilio'][i % 5] as string | null,
+          };
+        });
+      }
+
+      /** The reference: which seqs of the fixture match, in the test's own words. */
+      function expected(entries: AuditEntry[], query: AuditQuery): number[] {
+        const decisions =
+          query.decision === undefined
+            ? undefined
+            : ([] as string[]).concat(query.decision as string | string[]);
+        const seqs: number[] = [];
+        entries.forEach((e, i) => {
+          const seq = i + 1;
+          if (query.afterSeq !== undefined && seq <= query.afterSeq) return;
+          if (query.beforeSeq !== undefined && seq >= query.beforeSeq) return;
+          if (query.keyId !== undefined && e.keyId !== query.keyId) return;
+          if (query.rootKeyId !== undefined && e.rootKeyId !== query.rootKeyId) return;
+          if (query.runId !== undefined && e.runId !== query.runId) return;
+          if (decisions !== undefined && !decisions.includes(e.decision)) return;
+          if (query.code !== undefined && e.code !== query.code) return;
+          if (query.vendor !== undefined && e.vendor !== query.vendor) return;
+          if (query.fromTime !== undefined && e.time < query.fromTime) return;
+          if (query.toTime !== undefined && e.time >= query.toTime) return;
+          seqs.push(seq);
+        });
+        return seqs;
+      }
+
+      async function loggedStore() {
+        const store = await factory();
+        const entries = fixture();
+        for (const entry of entries) await store.appendAudit(entry);
+        const seqs = async (query: AuditQuery) => (await store.readAudit(query)).map((r) => r.seq);
+        return { store, entries, seqs };
+      }
+
+      const FILTERS: [string, AuditQuery][] = [
+        ['keyId', { keyId: 'key_a' }],
+        ['rootKeyId', { rootKeyId: 'root_2' }],
+        ['runId', { runId: 'run-1' }],
+        ['one decision', { decision: 'denied' }],
+        ['a list of decisions', { decision: ['replayed', 'failed'] }],
+        ['code', { code: 'cap_exceeded' }],
+        ['vendor', { vendor: 'twilio' }],
+        ['fromTime (inclusive)', { fromTime: T + 7000 }],
+        ['toTime (exclusive)', { toTime: T + 7000 }],
+        ['a time range', { fromTime: T + 6000, toTime: T + 7000 }],
+        ['keyId and decision', { keyId: 'key_b', decision: ['denied', 'executed', 'approved'] }],
+        [
+          'rootKeyId, vendor and time',
+          { rootKeyId: 'root_1', vendor: 'stripe', fromTime: T + 2000, toTime: T + 12_000 },
+        ],
+        ['runId and code', { runId: 'run-1', code: 'key_revoked' }],
+        ['seq bounds and a filter', { afterSeq: 2, beforeSeq: 12, keyId: 'key_c' }],
+      ];
+
+      it.each(FILTERS)('filters by %s, in seq order', async (_name, query) => {
+        const { store, entries, seqs } = await loggedStore();
+        const want = expected(entries, query);
+        expect(want.length).toBeGreaterThan(0); // each filter is seen to exclude and to include
+        expect(want.length).toBeLessThan(entries.length);
+        expect(await seqs(query)).toEqual(want);
+        for (const row of await store.readAudit(query))
+          expect(row).toMatchObject(entries[row.seq - 1] as AuditEntry);
+        await store.close();
+      });
+
+      it('reads the exact rows the filters name, time bounds included', async () => {
+        const { seqs } = await loggedStore();
+        expect(await seqs({ keyId: 'key_a' })).toEqual([1, 4, 7, 10, 13]);
+        expect(await seqs({ decision: ['replayed', 'failed'] })).toEqual([3, 5, 9, 11]);
+        // Row 8 (time T + 6500) is inside the range although row 7 (T + 7000) is not.
+        expect(await seqs({ fromTime: T + 6000, toTime: T + 7000 })).toEqual([6, 8]);
+        expect(await seqs({ fromTime: T + 7000, toTime: T + 7001 })).toEqual([7]);
+      });
+
+      it('pages forwards and backwards without gaps or repeats, ending with an empty page', async () => {
+        const { entries, seqs } = await loggedStore();
+        for (const filter of [
+          {},
+          { rootKeyId: 'root_1' },
+          { decision: ['denied', 'approved'] as Decision[] },
+        ]) {
+          const all = expected(entries, filter);
+          const forwards: number[] = [];
+          let after = 0;
+          for (;;) {
+            const page = await seqs({ ...filter, afterSeq: after, limit: 3 });
+            expect(page.length).toBeLessThanOrEqual(3);
+            if (page.length === 0) break;
+            forwards.push(...page);
+            after = page.at(-1) as number;
+          }
+          expect(forwards).toEqual(all);
+          const backwards: number[] = [];
+          let before = Number.MAX_SAFE_INTEGER;
+          for (;;) {
+            const page = await seqs({ ...filter, beforeSeq: before, limit: 3 });
+            expect(page).toEqual([...page].sort((a, b) => a - b)); // seq order on every page
+            if (page.length === 0) break;
+            backwards.unshift(...page);
+            before = page[0] as number;
+          }
+          expect(backwards).toEqual(all);
+        }
+        // A backwards page is the newest matching rows below beforeSeq, above afterSeq.
+        expect(await seqs({ beforeSeq: 10, limit: 3 })).toEqual([7, 8, 9]);
+        expect(await seqs({ afterSeq: 7, beforeSeq: 10, limit: 5 })).toEqual([8, 9]);
+        expect(await seqs({ keyId: 'key_a', beforeSeq: 10, limit: 2 })).toEqual([4, 7]);
+      });
+
+      it('answers an empty page: past the end, a limit of 0, an empty decision list, no match', async () => {
+        const { seqs } = await loggedStore();
+        expect(await seqs({ afterSeq: 14 })).toEqual([]);
+        expect(await seqs({ beforeSeq: 1 })).toEqual([]);
+        expect(await seqs({ limit: 0 })).toEqual([]);
+        expect(await seqs({ decision: [] })).toEqual([]);
+        expect(await seqs({ keyId: 'key_z' })).toEqual([]);
+        expect(await seqs({ keyId: 'key_a', rootKeyId: 'root_2' })).toEqual([]);
+        expect(await seqs({ fromTime: T + 9000, toTime: T + 9000 })).toEqual([]);
+      });
+    });
+
+    describe('key listing', () => {
+      const T = 1_795_000_000_000;
+
+      function key(id: string, changes: Partial<KeyRecord> = {}): KeyRecord {
+        const parentId = changes.parentId ?? null;
+        const rootId = changes.rootId ?? id;
+        return {
+          id,
+          parentId,
+          rootId,
+          chain: parentId === null ? [id] : [rootId, ...(parentId === rootId ? [] : [parentId]), id],
+          policy: 'billing',
+          narrowing: null,
+          name: null,
+          runId: null,
+          createdAt: T,
+          expiresAt: null,
+          revokedAt: null,
+          ...changes,
+        };
+      }
+
+      /** Two roots and their keys, inserted out of id order; key_r1b is revoked, key_r2 expires at T + 1000. */
+      async function keyedStore() {
+        const store = await factory();
+        const records = [
+          key('key_r2', { expiresAt: T + 1000 }),
+          key('key_r1c', { parentId: 'key_r1', rootId: 'key_r1', runId: 'run-2' }),
+          key('key_r1', {}),
+          key('key_r1a', { parentId: 'key_r1', rootId: 'key_r1', runId: 'run-1' }),
+          key('key_r2a', { parentId: 'key_r2', rootId: 'key_r2', runId: 'run-1', expiresAt: T + 1000 }),
+          key('key_r1b', { parentId: 'key_r1', rootId: 'key_r1', runId: 'run-1' }),
+          key('key_r1aa', { parentId: 'key_r1a', rootId: 'key_r1', expiresAt: T + 5000 }),
+        ];
+        for (const record of records) await store.insertKey(record);
+        await store.revokeKey('key_r1b', T + 10);
+        const ids = async (query?: KeyQuery) => (await store.listKeys(query)).map((k) => k.id);
+        return { store, ids };
+      }
+
+      it('lists every key by id without a query, and each filter alone', async () => {
+        const { store, ids } = await keyedStore();
+        const all = ['key_r1', 'key_r1a', 'key_r1aa', 'key_r1b', 'key_r1c', 'key_r2', 'key_r2a'];
+        expect(await ids()).toEqual(all);
+        expect(await ids({})).toEqual(all);
+        expect(await ids({ rootId: 'key_r2' })).toEqual(['key_r2', 'key_r2a']);
+        expect(await ids({ parentId: 'key_r1' })).toEqual(['key_r1a', 'key_r1b', 'key_r1c']);
+        expect(await ids({ parentId: null })).toEqual(['key_r1', 'key_r2']);
+        expect(await ids({ runId: 'run-1' })).toEqual(['key_r1a', 'key_r1b', 'key_r2a']);
+        expect(await ids({ state: 'revoked', now: T })).toEqual(['key_r1b']);
+        expect(await ids({ state: 'expired', now: T + 999 })).toEqual([]);
+        // Expired once expiresAt <= now, as authentication judges it.
+        expect(await ids({ state: 'expired', now: T + 1000 })).toEqual(['key_r2', 'key_r2a']);
+        expect(await ids({ state: 'active', now: T + 1000 })).toEqual([
+          'key_r1',
+          'key_r1a',
+          'key_r1aa',
+          'key_r1c',
+        ]);
+        expect(await ids({ state: 'active', now: T + 5000 })).toEqual(['key_r1', 'key_r1a', 'key_r1c']);
+        const [revoked] = await store.listKeys({ state: 'revoked', now: T });
+        expect(revoked).toEqual({
+          ...key('key_r1b', { parentId: 'key_r1', rootId: 'key_r1', runId: 'run-1' }),
+          revokedAt: T + 10,
+        });
+        await store.close();
+      });
+
+      it('combines filters, and refuses a state without a time', async () => {
+        const { store, ids } = await keyedStore();
+        expect(await ids({ rootId: 'key_r1', runId: 'run-1', state: 'active', now: T })).toEqual(['key_r1a']);
+        expect(await ids({ rootId: 'key_r1', state: 'expired', now: T + 5000 })).toEqual(['key_r1aa']);
+        expect(await ids({ parentId: 'key_r1', runId: 'run-2' })).toEqual(['key_r1c']);
+        expect(await ids({ rootId: 'key_r2', parentId: 'key_r1' })).toEqual([]);
+        await expect(store.listKeys({ state: 'active' })).rejects.toThrow(TypeError);
+        await store.close();
+      });
+
+      it('pages by id without gaps or repeats, ending with an empty page', async () => {
+        const { store, ids } = await keyedStore();
+        for (const filter of [{}, { rootId: 'key_r1' }, { state: 'active' as const, now: T + 1000 }]) {
+          const all = await ids(filter);
+          const paged: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = await ids({ ...filter, ...(after !== undefined && { afterId: after }), limit: 2 });
+            expect(page.length).toBeLessThanOrEqual(2);
+            if (page.length === 0) break;
+            paged.push(...page);
+            after = page.at(-1);
+          }
+          expect(paged).toEqual(all);
+        }
+        expect(await ids({ afterId: 'key_r2a' })).toEqual([]);
+        expect(await ids({ afterId: 'key_r1b', limit: 2 })).toEqual(['key_r1c', 'key_r2']);
+        expect(await ids({ limit: 0 })).toEqual([]);
+        await store.close();
+      });
+    });
+
+    // Prune's counts are matched, not equated: a backend may report more (Postgres also prunes counters).
+    describe('retention', () => {
+      const DAY = 24 * HOUR;
+
+      it('prunes tokens of revoked, expired and missing keys; an active key keeps working', async () => {
+        const { guard, root, store, clock } = await setup({ keyTtl: '1d' });
+        const vendor = fakeVendor();
+        const revokedRoot = await guard.keys.issueRoot({ policy: 'billing' });
+        const revokedRun = await guard.keys.derive(root.token, { runId: 'revoked' });
+        const shortRun = await guard.keys.derive(root.token, { runId: 'short', ttl: '1h' });
+        const liveRun = await guard.keys.derive(root.token, { runId: 'live' });
+        await guard.keys.revoke(revokedRoot.id);
+        await guard.keys.revoke(revokedRun.id);
+        await store.insertToken({
+          id: 'deadbeefdeadbeef',
+          keyId: 'key_missing',
+          hash: 'a'.repeat(64),
+          createdAt: 0,
+        });
+        const live = [root, liveRun].map((k) => tokenId(k.token));
+        const dead = [revokedRoot, revokedRun, shortRun].map((k) => tokenId(k.token));
+        // The guard checks each token once (a call its policy refuses), and so remembers it.
+        for (const k of [revokedRoot, revokedRun, shortRun]) {
+          const payout = { ...charge(k.token, 100), path: '/v1/payouts' };
+          expect((await guard.execute(payout, vendor.fn)).code).toBe('operation_not_allowed');
+        }
+        clock.advance(HOUR - 1);
+        expect(await store.prune({ now: clock.now() })).toMatchObject({
+          tokens: 3,
+          checkpoints: 0,
+          approvals: 0,
+        });
+        expect(await store.getToken(tokenId(shortRun.token))).toBeDefined(); // expires only at +1h
+        clock.advance(1);
+        expect(await store.prune({ now: clock.now() })).toMatchObject({
+          tokens: 1,
+          checkpoints: 0,
+          approvals: 0,
+        });
+        for (const id of [...dead, 'deadbeefdeadbeef']) expect(await store.getToken(id)).toBeUndefined();
+        for (const id of live) expect(await store.getToken(id)).toMatchObject({ id });
+        expect(await store.prune({ now: clock.now() })).toMatchObject({
+          tokens: 0,
+          checkpoints: 0,
+          approvals: 0,
+        });
+        expect((await guard.execute(charge(liveRun.token, 100), vendor.fn)).decision).toBe('executed');
+
+        // The guard that checked the tokens still refuses them; a fresh one (another process) does not know them.
+        const fresh = createGuard({ policies: document({ keyTtl: '1d' }), store, now: clock.now });
+        for (const [token, remembered] of [
+          [revokedRoot.token, 'key_revoked'],
+          [revokedRun.token, 'key_revoked'],
+          [shortRun.token, 'key_expired'],
+        ] as const) {
+          expect((await guard.execute(charge(token, 100, { order: 'ord_x' }), vendor.fn)).code).toBe(
+            remembered,
+          );
+          expect((await fresh.execute(charge(token, 100, { order: 'ord_x' }), vendor.fn)).code).toBe(
+            'key_unknown',
+          );
+        }
+        expect((await fresh.execute(charge(root.token, 100, { order: 'ord_y' }), vendor.fn)).decision).toBe(
+          'executed',
+        );
+        expect(vendor.calls).toBe(2);
+      });
+
+      async function checkpointSetup() {
+        const { store, root, clock } = await setup();
+        const t = clock.now();
+        const plan = (name: string, now: number, leaseMs = 1000): BeginPlan => ({
+          now,
+          chain: [root.id],
+          keyId: root.id,
+          checkpointId: `cp_${name}`,
+          checkpointKey: name,
+          fingerprint: `fp_${name}`,
+          leaseMs,
+          dedupWindowMs: HOUR,
+          vendorIdempotent: true,
+          costMicros: 1_000_000,
+          windows: [],
+          rates: [],
+          approval: null,
+          audit: chargeAudit(root.id, name, now),
+        });
+        const begin = async (name: string, now: number, leaseMs?: number) => {
+          const begun = await store.begin(plan(name, now, leaseMs));
+          if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
+          return begun.checkpoint;
+        };
+        const finish = (checkpoint: CheckpointRecord, outcome: FinishInput['outcome'], now: number) =>
+          store.finish({
+            now,
+            checkpointId: checkpoint.id,
+            fencingToken: checkpoint.fencingToken,
+            outcome,
+            audit: chargeAudit(root.id, checkpoint.key, now),
+          });
+        return { store, t, plan, begin, finish };
+      }
+
+      it('prunes checkpoints settled a dedup window ago; keeps in-progress, unknown and live ones', async () => {
+        const { store, t, begin, finish } = await checkpointSetup();
+        const done = await begin('done', t);
+        await finish(done, 'completed', t);
+        const failed = await begin('failed', t);
+        await finish(failed, 'failed', t);
+        await finish(await begin('unknown', t, DAY), 'unknown', t);
+        await begin('lapsed', t); // in progress, its lease long over
+        await finish(await begin('recent', t + 1), 'completed', t + 1);
+        expect(await store.getCheckpoint('cp_done')).toMatchObject({ dedupWindowMs: HOUR });
+        const kept = ['cp_unknown', 'cp_lapsed', 'cp_recent'];
+        const before = await Promise.all(kept.map((id) => store.getCheckpoint(id)));
+        const audit = await store.readAudit();
+
+        expect(await store.prune({ now: t + HOUR - 1 })).toMatchObject({
+          tokens: 0,
+          checkpoints: 0,
+          approvals: 0,
+        });
+        expect(await store.prune({ now: t + HOUR })).toMatchObject({
+          tokens: 0,
+          checkpoints: 2,
+          approvals: 0,
+        });
+        expect(await store.getCheckpoint('cp_done')).toBeUndefined();
+        expect(await store.getCheckpoint('cp_failed')).toBeUndefined();
+        expect(await Promise.all(kept.map((id) => store.getCheckpoint(id)))).toEqual(before);
+        // In progress is never pruned, however old: a reservation and an unknown outcome wait for a person.
+        expect(await store.prune({ now: t + 30 * DAY })).toMatchObject({ checkpoints: 1 }); // cp_recent
+        expect((await store.listPending({ now: t + 30 * DAY })).map((c) => c.id)).toEqual([
+          'cp_lapsed',
+          'cp_unknown',
+        ]);
+        expect(await store.readAudit()).toEqual(audit); // the audit log is never pruned
+      });
+
+      it('a checkpoint begun again after pruning gets a new generation and fence: a stale settlement cannot land', async () => {
+        const { store, t, plan, begin, finish } = await checkpointSetup();
+        const first = await begin('done', t);
+        expect(first).toMatchObject({ generation: 1, fencingToken: 1 });
+        await finish(first, 'completed', t);
+        const live = plan('live', t);
+        await finish(await begin('live', t), 'completed', t + HOUR);
+        await store.prune({ now: t + HOUR });
+        expect(await store.begin({ ...live, now: t + HOUR })).toMatchObject({ kind: 'replay' }); // its window is live
+        const again = await begin('done', t + HOUR);
+        expect(again.generation).toBeGreaterThan(first.generation);
+        expect(again.fencingToken).toBeGreaterThan(first.fencingToken);
+        // The first attempt's settlement arriving now is fenced off, not taken as this attempt's.
+        expect(await finish(first, 'failed', t + HOUR)).toMatchObject({ ok: false, reason: 'fenced' });
+        expect(await store.getCheckpoint('cp_done')).toMatchObject({
+          state: 'in_progress',
+          fencingToken: again.fencingToken,
+        });
+      });
+
+      it('after pruning, the call runs again only once its dedup window has passed, under a new vendor key', async () => {
+        const { guard, root, store, clock } = await setup({ dedupWindow: '1h' });
+        const vendor = fakeVendor();
+        expect((await guard.execute(charge(root.token, 500), vendor.fn)).decision).toBe('executed');
+        clock.advance(HOUR - 1);
+        expect(await store.prune({ now: clock.now() })).toMatchObject({ checkpoints: 0 });
+        expect((await guard.execute(charge(root.token, 500), vendor.fn)).decision).toBe('replayed');
+        clock.advance(1);
+        expect(await store.prune({ now: clock.now() })).toMatchObject({ checkpoints: 1 });
+        expect((await guard.execute(charge(root.token, 500), vendor.fn)).decision).toBe('executed');
+        expect(vendor.calls).toBe(2);
+        expect(vendor.keys[1]).not.toBe(vendor.keys[0]);
+      });
+
+      it('prunes approvals decided long enough ago that cannot admit a call; keeps pending and usable ones', async () => {
+        const { store, root, clock } = await setup();
+        const t = clock.now();
+        const plan = (name: string, now: number, ttlMs = HOUR): BeginPlan => ({
+          now,
+          chain: [root.id],
+          keyId: root.id,
+          checkpointId: `cp_${name}`,
+          checkpointKey: name,
+          fingerprint: `fp_${name}`,
+          leaseMs: 30_000,
+          dedupWindowMs: HOUR,
+          vendorIdempotent: true,
+          costMicros: 1_000_000,
+          windows: [],
+          rates: [],
+          approval: {
+            id: `apr_${name}`,
+            checkpointId: `cp_${name}`,
+            keyId: root.id,
+            vendor: 'stripe',
+            operation: 'POST /v1/refunds',
+            costMicros: 1_000_000,
+            fingerprint: `fp_${name}`,
+            account: null,
+            ttlMs,
+            createdAt: now,
+          },
+          audit: chargeAudit(root.id, name, now),
+        });
+        const ask = async (name: string, ttlMs?: number) =>
+          expect((await store.begin(plan(name, t, ttlMs))).kind).toBe('needs_approval');
+        const decide = (name: string, verdict: 'approved' | 'denied', now: number) =>
+          store.decideApproval({
+            id: `apr_${name}`,
+            verdict,
+            by: 'ops',
+            reason: null,
+            now,
+            audit: (a) => ({
+              ...chargeAudit(a.keyId, name, now),
+              decision: verdict === 'approved' ? 'approved' : 'denied',
+            }),
+          });
+        for (const name of ['pending', 'denied', 'cutoff', 'recent', 'used', 'expired']) await ask(name);
+        await ask('usable', 2 * HOUR);
+        await decide('denied', 'denied', t);
+        await decide('cutoff', 'denied', t + 30 * 60_000);
+        await decide('recent', 'denied', t + 30 * 60_000 + 1);
+        await decide('used', 'approved', t);
+        expect((await store.begin(plan('used', t + 1))).kind).toBe('proceed');
+        await decide('expired', 'approved', t); // good until t + 1h
+        await decide('usable', 'approved', t); // good until t + 2h
+        const now = t + HOUR;
+        const ids = ['pending', 'denied', 'cutoff', 'recent', 'used', 'expired', 'usable'].map(
+          (n) => `apr_${n}`,
+        );
+        const before = await Promise.all(ids.map((id) => store.getApproval(id)));
+
+        expect(await store.prune({ now })).toMatchObject({ approvals: 0 }); // kept unless asked
+        expect(await store.prune({ now, approvalsOlderThanMs: 30 * 60_000 })).toMatchObject({
+          tokens: 0,
+          checkpoints: 0,
+          approvals: 4,
+        });
+        const after = await Promise.all(ids.map((id) => store.getApproval(id)));
+        const gone = ['apr_denied', 'apr_cutoff', 'apr_used', 'apr_expired'];
+        ids.forEach((id, i) => {
+          expect(after[i]).toEqual(gone.includes(id) ? undefined : before[i]);
+        });
+        // The usable approval still admits its call; the pruned denial is forgotten, so asked again.
+        expect((await store.begin(plan('usable', now))).kind).toBe('proceed');
+        expect((await store.begin(plan('denied', now))).kind).toBe('needs_approval');
       });
     });
 

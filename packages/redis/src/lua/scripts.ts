@@ -115,7 +115,7 @@ local cpIndexed = redis.call('HGET', G .. 'cproot', cpId)
 local cpk = rp(cpIndexed or root) .. 'cp:' .. cpId
 local ex = redis.call('HMGET', cpk, 'state', 'completed', 'fp', 'fence', 'lease', 'gen', 'actual')
 local state = ex[1]
-local generation, fencingToken = 1, 1
+local generation, fencingToken
 if state then
   local live = state ~= 'completed' or (tonumber(ex[2]) or 0) + dedupMs > now
   if live and ex[3] ~= fp then
@@ -143,6 +143,10 @@ if state then
   end
   -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
   generation = tonumber(ex[6]) + 1
+else
+  -- Perhaps pruned before: start above its numbers, so the vendor key and the fence are new.
+  generation = tonumber(redis.call('GET', G .. 'cpfloor') or '1')
+  fencingToken = generation
 end
 
 -- An approved record this call may use; marked used only once the call really proceeds.
@@ -177,6 +181,7 @@ if apr then
   if not astate or stale then
     -- A fresh pending record under the same id: no verdict, not used.
     redis.call('DEL', ak)
+    if astate then redis.call('ZREM', G .. 'decided', apr.id) end
     redis.call('HSET', ak, 'cp', apr.cp, 'keyId', apr.keyId, 'vendor', apr.vendor, 'op', apr.op, 'cost', apr.cost,
       'fp', apr.fp, 'ttl', apr.ttl, 'state', 'pending', 'created', apr.created)
     if apr.acct then redis.call('HSET', ak, 'acct', apr.acct) end
@@ -231,11 +236,14 @@ end
 for _, rate in ipairs(rates) do addCounter(ctr(rate.id), 1, rate.exp, now, grace) end
 if admitted then redis.call('HSET', admitted, 'used', num(now)) end
 
-if state then redis.call('HDEL', cpk, 'completed', 'result', 'actual', 'error', 'vendor', 'op') end
+if state then
+  redis.call('HDEL', cpk, 'completed', 'result', 'actual', 'error', 'vendor', 'op')
+  redis.call('ZREM', G .. 'settled', cpId)
+end
 if not cpIndexed then redis.call('HSET', G .. 'cproot', cpId, root) end
 redis.call('HSET', cpk, 'key', cpKey, 'fp', fp, 'state', 'in_progress', 'ou', '0', 'gen', num(generation),
   'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId, 'reserved', num(cost),
-  'windows', windowsJson, 'wexp', wexpJson, 'started', num(now), 'root', root)
+  'windows', windowsJson, 'wexp', wexpJson, 'started', num(now), 'root', root, 'dedup', num(dedupMs))
 if callVendor then redis.call('HSET', cpk, 'vendor', callVendor) end
 if callOp then redis.call('HSET', cpk, 'op', callOp) end
 -- The index listPending reads: in-progress checkpoints by start time (finish removes them).
@@ -271,7 +279,7 @@ auditHead()
 
 local home = redis.call('HGET', G .. 'cproot', cpId)
 local cpk = home and (rp(home) .. 'cp:' .. cpId)
-local c = cpk and redis.call('HMGET', cpk, 'state', 'fence', 'reserved', 'windows', 'wexp', 'root') or {}
+local c = cpk and redis.call('HMGET', cpk, 'state', 'fence', 'reserved', 'windows', 'wexp', 'root', 'dedup') or {}
 if c[1] ~= 'in_progress' or tonumber(c[2]) ~= fencingToken then
   -- A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
   -- saw the same idempotency key, so this answer is the same call: record it, change nothing.
@@ -292,6 +300,11 @@ end
 local function setError()
   if errorJson ~= '' then redis.call('HSET', cpk, 'error', errorJson) else redis.call('HDEL', cpk, 'error') end
 end
+-- The index prune reads: settled checkpoints by when their dedup window ends (none recorded: kept).
+local function settled()
+  redis.call('ZREM', G .. 'pending', cpId)
+  if c[7] then redis.call('ZADD', G .. 'settled', num(now + tonumber(c[7])), cpId) end
+end
 
 if outcome == 'completed' then
   local actual = tonumber(actualIn) or reserved
@@ -300,12 +313,12 @@ if outcome == 'completed' then
   redis.call('HSET', cpk, 'state', 'completed', 'ou', '0', 'completed', num(now),
     'result', hasResult and result or 'null', 'actual', num(actual), 'reserved', num(actual))
   redis.call('HDEL', cpk, 'error')
-  redis.call('ZREM', G .. 'pending', cpId)
+  settled()
 elseif outcome == 'failed' then
   if reserved ~= 0 then settle(-reserved) end
   redis.call('HSET', cpk, 'state', 'failed', 'ou', '0', 'completed', num(now), 'reserved', '0')
   setError()
-  redis.call('ZREM', G .. 'pending', cpId)
+  settled()
 else
   -- Unknown: keep the reservation and the in-progress checkpoint until its lease ends.
   redis.call('HSET', cpk, 'ou', '1')
@@ -344,6 +357,8 @@ local state = redis.call('HGET', ak, 'state')
 if not state then return { 'missing' } end
 if state ~= 'pending' then return { 'current', redis.call('HGETALL', ak) } end
 redis.call('HSET', ak, 'state', verdict, 'decidedAt', decidedAt)
+-- The index prune reads: decided approvals by decision time.
+redis.call('ZADD', G .. 'decided', decidedAt, id)
 if hasBy then redis.call('HSET', ak, 'decidedBy', by) end
 if hasReason then redis.call('HSET', ak, 'reason', reason) end
 appendAudit(frags)
@@ -459,7 +474,8 @@ local id, root, record, revokedAt = nx(), nx(), nx(), nx()
 local P = rp(root)
 if redis.call('HSETNX', P .. 'keys', id, record) == 0 then return 0 end
 redis.call('HSET', G .. 'keyroot', id, root)
-redis.call('RPUSH', G .. 'keylist', id)
+-- Every key id, score 0, so they sort by id (byte order) for listKeys.
+redis.call('ZADD', G .. 'keyids', 0, id)
 if revokedAt ~= '' then redis.call('HSETNX', P .. 'revoked', id, revokedAt) end
 return 1
 `,
@@ -479,12 +495,15 @@ return 1
 `,
 );
 
-/** ARGV after the prefixes: start, count. (record JSON, revokedAt|'')… in insertion order. */
+/**
+ * ARGV after the prefixes: afterId ('' from the first), count. The next `count` key ids after
+ * afterId by id: { how many ids, the last id, (record JSON, revokedAt|'')… }.
+ */
 export const LIST_KEYS = script(
   'listKeys',
   `${READS}${COMMON_LUA}
-local start = tonumber(nx())
-local ids = redis.call('LRANGE', G .. 'keylist', start, start + tonumber(nx()) - 1)
+local after, count = nx(), nx()
+local ids = redis.call('ZRANGEBYLEX', G .. 'keyids', after == '' and '-' or ('(' .. after), '+', 'LIMIT', 0, count)
 local out = {}
 for _, id in ipairs(ids) do
   local root = redis.call('HGET', G .. 'keyroot', id)
@@ -494,7 +513,109 @@ for _, id in ipairs(ids) do
     out[#out + 1] = redis.call('HGET', rp(root) .. 'revoked', id) or ''
   end
 end
-return { #ids, out }
+return { #ids, ids[#ids] or '', out }
+`,
+);
+
+/**
+ * No ARGV after the prefixes. Moves up to 1000 ids from `keylist` (insertion order, written
+ * before key ids were kept sorted, and by older processes during an upgrade) into `keyids`.
+ * Returns how many are left.
+ */
+export const ADOPT_KEYLIST = script(
+  'adoptKeylist',
+  `${WRITES}${COMMON_LUA}
+local ids = redis.call('LPOP', G .. 'keylist', 1000)
+if ids then
+  for _, id in ipairs(ids) do redis.call('ZADD', G .. 'keyids', 0, id) end
+end
+return redis.call('LLEN', G .. 'keylist')
+`,
+);
+
+/**
+ * ARGV after the prefixes: cursor, now. One HSCAN step over the tokens: deletes those whose key
+ * is missing, revoked or expired at now (core's isPrunableToken). { next cursor, deleted }.
+ */
+export const PRUNE_TOKENS = script(
+  'pruneTokens',
+  `${WRITES}${COMMON_LUA}
+local cursor, now = nx(), tonumber(nx())
+local step = redis.call('HSCAN', G .. 'tokens', cursor, 'COUNT', 500)
+local flat, deleted = step[2], 0
+for i = 1, #flat, 2 do
+  local keyId = cjson.decode(flat[i + 1]).keyId
+  local root = redis.call('HGET', G .. 'keyroot', keyId)
+  local record = root and redis.call('HGET', rp(root) .. 'keys', keyId)
+  local dead = not record or redis.call('HEXISTS', rp(root) .. 'revoked', keyId) == 1
+  if not dead then
+    local expiresAt = cjson.decode(record).expiresAt
+    dead = type(expiresAt) == 'number' and expiresAt <= now
+  end
+  if dead then deleted = deleted + redis.call('HDEL', G .. 'tokens', flat[i]) end
+end
+return { step[1], deleted }
+`,
+);
+
+/**
+ * ARGV after the prefixes: now, count. Deletes up to count checkpoints whose dedup window ended
+ * by now (the `settled` index holds only settled ones), and raises `cpfloor` above every
+ * fencing token they used (core's raiseCheckpointFloor). { deleted, ids read }.
+ */
+export const PRUNE_CHECKPOINTS = script(
+  'pruneCheckpoints',
+  `${WRITES}${COMMON_LUA}
+local now, count = nx(), nx()
+local ids = redis.call('ZRANGEBYSCORE', G .. 'settled', '-inf', now, 'LIMIT', 0, count)
+local floor = tonumber(redis.call('GET', G .. 'cpfloor') or '1')
+local deleted = 0
+for _, id in ipairs(ids) do
+  local root = redis.call('HGET', G .. 'cproot', id)
+  local cpk = root and (rp(root) .. 'cp:' .. id)
+  local c = cpk and redis.call('HMGET', cpk, 'state', 'fence') or {}
+  -- Never one in progress (begin takes a checkpoint out of the index when it starts again).
+  if c[1] and c[1] ~= 'in_progress' then
+    floor = math.max(floor, tonumber(c[2]) + 1)
+    redis.call('DEL', cpk)
+    redis.call('HDEL', G .. 'cproot', id)
+    deleted = deleted + 1
+  end
+  redis.call('ZREM', G .. 'settled', id)
+end
+if deleted > 0 then redis.call('SET', G .. 'cpfloor', int(floor)) end
+return { deleted, #ids }
+`,
+);
+
+/**
+ * ARGV after the prefixes: now, cutoff, offset, count. Reads count approvals decided by cutoff,
+ * from offset in the `decided` index, and deletes those that cannot admit their call (core's
+ * isPrunableApproval): one approved, unused and unexpired stays, in the index too.
+ * { deleted, kept, ids read }.
+ */
+export const PRUNE_APPROVALS = script(
+  'pruneApprovals',
+  `${WRITES}${COMMON_LUA}
+local now, cutoff, offset, count = tonumber(nx()), nx(), nx(), nx()
+local ids = redis.call('ZRANGEBYSCORE', G .. 'decided', '-inf', cutoff, 'LIMIT', offset, count)
+local deleted, kept = 0, 0
+for _, id in ipairs(ids) do
+  local root = redis.call('HGET', G .. 'aproot', id)
+  local ak = root and (rp(root) .. 'apr:' .. id)
+  local a = ak and redis.call('HMGET', ak, 'state', 'used', 'decidedAt', 'ttl') or {}
+  if a[1] == 'approved' and not a[2] and tonumber(a[3]) + tonumber(a[4]) > now then
+    kept = kept + 1
+  else
+    if a[1] and a[1] ~= 'pending' then
+      redis.call('DEL', ak)
+      redis.call('HDEL', G .. 'aproot', id)
+      deleted = deleted + 1
+    end
+    redis.call('ZREM', G .. 'decided', id)
+  end
+end
+return { deleted, kept, #ids }
 `,
 );
 
@@ -513,4 +634,8 @@ export const SCRIPTS = [
   INSERT_KEY,
   REVOKE_KEY,
   LIST_KEYS,
+  ADOPT_KEYLIST,
+  PRUNE_TOKENS,
+  PRUNE_CHECKPOINTS,
+  PRUNE_APPROVALS,
 ] as const;
