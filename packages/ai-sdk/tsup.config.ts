@@ -1,11 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
   format: ['esm'],
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['@spendguard/core', 'ai'],
+  external: ['@spendguard/core', '@spendguard/testkit', 'ai', 'stripe', 'zod', 'vitest'],
   removeNodeProtocol: false,
 });

@@ -1,11 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', 'adapters/index': 'src/adapters/index.ts' },
   format: ['esm'],
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['msw'],
+  external: ['msw', '@spendguard/core', 'stripe', 'vitest'],
   removeNodeProtocol: false,
 });

@@ -13,13 +13,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guardTools, isToolRefusal, RunStoppedError, type VendorRequest } from '@spendguard/ai-sdk';
+import { type BillingTools, billingTools, scriptedModel } from '@spendguard/ai-sdk/testing';
 import { type AuditRow, createGuard, type Guard, SqliteStore } from '@spendguard/core';
 import { createGovernedStripe } from '@spendguard/core/stripe';
+import {
+  BILLING_AGENT,
+  BillingWorld,
+  billingPolicy,
+  type ChargeInput,
+  chargeCall,
+} from '@spendguard/testkit/adapters';
 import { generateText, isStepCount, type LanguageModel, type ModelMessage, type StepResult } from 'ai';
-import { type BillingTools, type ChargeInput, createBillingTools } from './billing-tools.ts';
-import { chargeCall, offlineModel } from './offline-model.ts';
-import { billingPolicy } from './policy.ts';
-import { startOfflineWorld } from './world.ts';
 
 /**
  * The Stripe call the charge tool makes for an input: spendguard checks the policy's approval rule
@@ -98,21 +102,33 @@ function printAudit(rows: AuditRow[]): void {
   }
 }
 
+/** The fake Stripe and a guard over a SQLite store in a temp directory; `close()` removes them. */
+async function offlineWorld(): Promise<{ world: BillingWorld; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'spendguard-ai-sdk-example-'));
+  const store = new SqliteStore({ file: join(dir, 'spendguard.db') });
+  const world = new BillingWorld({ store, credentialEnv: 'SPENDGUARD_EXAMPLE_STRIPE_KEY' });
+  await world.start();
+  return {
+    world,
+    async close() {
+      await world.stop();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /**
  * Offline: the mock model plays a run with a double-fired charge, an illegal one, a provider outage,
  * a charge that needs a human's approval, and a revoked key.
  */
 async function runOffline(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'spendguard-ai-sdk-example-'));
-  const world = await startOfflineWorld({
-    store: new SqliteStore({ file: join(dir, 'spendguard.db') }),
-    credentialEnv: 'SPENDGUARD_EXAMPLE_STRIPE_KEY',
-  });
+  const { world, close } = await offlineWorld();
   try {
     const ids = await world.customers('ada', 'bob');
     const runId = `billing-run-${Date.now().toString(36)}`;
     const abortController = new AbortController();
-    const tools = guardTools(createBillingTools(world.governedStripe()), {
+    const tools = guardTools(billingTools(world.governedStripe()).tools, {
       guard: world.guard,
       key: world.rootToken,
       runId,
@@ -124,7 +140,7 @@ async function runOffline(): Promise<void> {
     });
 
     console.log('1. The model charges Ada twice in one turn, tries $900 for Bob, then its provider fails.');
-    const model = offlineModel([
+    const model = scriptedModel([
       { calls: [chargeCall(ids.ada, 4999, 'ord_1001'), chargeCall(ids.ada, 4999, 'ord_1001')] },
       { calls: [chargeCall(ids.bob, 90_000, 'ord_1002')] },
       { fails: new Error('503 Service Unavailable from the model provider') },
@@ -141,7 +157,7 @@ async function runOffline(): Promise<void> {
         console.log(`  model: ${text}`);
         break;
       } catch (error) {
-        if (error instanceof RunStoppedError) throw error; // the kill switch: never retry
+        if (RunStoppedError.isInstance(error)) throw error; // the kill switch: never retry
         console.log(`  generation failed (${(error as Error).message}); the app retries it`);
       }
     }
@@ -152,7 +168,7 @@ async function runOffline(): Promise<void> {
 
     console.log("\n2. The model charges Ada $450: above the policy's $400, so the AI SDK asks for approval.");
     const user: ModelMessage = { role: 'user', content: 'Charge Ada $450 for order 1003.' };
-    const asking = offlineModel([{ calls: [chargeCall(ids.ada, 45_000, 'ord_1003')] }]);
+    const asking = scriptedModel([{ calls: [chargeCall(ids.ada, 45_000, 'ord_1003')] }]);
     const asked = await agentTurn(asking, tools, [user], abortController.signal);
     console.log(
       `  Stripe saw ${world.fake.ledger.count('charge')} charges so far: nothing runs until a human answers.`,
@@ -167,7 +183,7 @@ async function runOffline(): Promise<void> {
       })),
     };
     console.log(`  the operator approves ${asked.approvals.map((a) => a.approvalId).join(', ')}`);
-    const approvedTurn = offlineModel([{ text: 'Charged Ada $450.00.' }]);
+    const approvedTurn = scriptedModel([{ text: 'Charged Ada $450.00.' }]);
     const done = await agentTurn(
       approvedTurn,
       tools,
@@ -180,19 +196,18 @@ async function runOffline(): Promise<void> {
     console.log('\n3. An operator revokes the run key; the agent tries to charge again.');
     const runKey = await world.guard.keys.derive(world.rootToken, { runId });
     await world.guard.keys.revoke(runKey.id);
-    const after = offlineModel([{ calls: [chargeCall(ids.ada, 1500, 'ord_1004')] }, { text: 'Charged.' }]);
+    const after = scriptedModel([{ calls: [chargeCall(ids.ada, 1500, 'ord_1004')] }, { text: 'Charged.' }]);
     try {
       await agentTurn(after, tools, 'Charge Ada $15 for order 1004.', abortController.signal);
     } catch (error) {
-      if (!(error instanceof RunStoppedError)) throw error;
+      if (!RunStoppedError.isInstance(error)) throw error;
       console.log(`  the run stopped: ${error.message} (model calls made: ${after.doGenerateCalls.length})`);
     }
     printAudit(await world.guard.audit.list());
     const verdict = await world.guard.audit.verify();
     console.log(`  audit chain verified: ${JSON.stringify(verdict)}`);
   } finally {
-    await world.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 }
 
@@ -204,36 +219,30 @@ async function runLive(gatewayModel: string | undefined, stripeKey: string | und
   let close = async () => {};
   if (stripeKey) {
     guard = createGuard({ policies: billingPolicy('STRIPE_SECRET_KEY') }); // SQLite under .spendguard/
-    const root = await guard.keys.issueRoot({ policy: 'billing-agent', name: 'ai-sdk-billing-agent' });
+    const root = await guard.keys.issueRoot({ policy: BILLING_AGENT, name: 'ai-sdk-billing-agent' });
     const admin = createGovernedStripe({ guard, key: root.token });
     customer = (await admin.customers.create({ name: 'spendguard example', source: 'tok_visa' })).id;
-    tools = guardTools(createBillingTools(createGovernedStripe({ guard })), {
+    tools = guardTools(billingTools(createGovernedStripe({ guard })).tools, {
       guard,
       key: root.token,
       agentId: 'billing-agent',
     });
     close = () => guard.close();
   } else {
-    const dir = mkdtempSync(join(tmpdir(), 'spendguard-ai-sdk-example-'));
-    const world = await startOfflineWorld({
-      store: new SqliteStore({ file: join(dir, 'spendguard.db') }),
-      credentialEnv: 'SPENDGUARD_EXAMPLE_STRIPE_KEY',
-    });
+    const offline = await offlineWorld();
+    const { world } = offline;
     guard = world.guard;
     customer = (await world.customers('ada')).ada as string;
-    tools = guardTools(createBillingTools(world.governedStripe()), {
+    tools = guardTools(billingTools(world.governedStripe()).tools, {
       guard,
       key: world.rootToken,
       agentId: 'billing-agent',
     });
-    close = async () => {
-      await world.close();
-      rmSync(dir, { recursive: true, force: true });
-    };
+    close = offline.close;
   }
   const model: LanguageModel =
     gatewayModel ??
-    offlineModel([
+    scriptedModel([
       { calls: [chargeCall(customer, 1234, 'ord_live_1'), chargeCall(customer, 1234, 'ord_live_1')] },
       { text: 'Charged $12.34 once.' },
     ]);

@@ -5,13 +5,14 @@
  */
 import { runAiSdkDemoRows } from '@spendguard/ai-sdk-billing-agent';
 import { SqliteStore } from '@spendguard/core';
+import type { DemoRow } from '@spendguard/testkit/adapters';
 import { renderAudit, renderTable } from './render.ts';
-import { runDemo, type ScenarioResult, violations } from './scenarios.ts';
+import { runDemo, violations } from './scenarios.ts';
 
 const started = performance.now();
 console.log('spendguard demo: each workload runs without, then with spendguard\n');
-const progress = (r: ScenarioResult) => console.log(`  ${r.id} done: ${r.title}`);
-const results: ScenarioResult[] = await runDemo({ onScenario: progress });
+const progress = (r: DemoRow) => console.log(`  ${r.id} done: ${r.title}`);
+const results: DemoRow[] = await runDemo({ onScenario: progress });
 // The same failure modes through a real framework loop: the AI SDK's generateText with its mock model.
 const store = new SqliteStore();
 try {

@@ -1,5 +1,5 @@
 import type { AuditRow } from '@spendguard/core';
-import type { Column, ScenarioResult } from './scenarios.ts';
+import { type DemoColumn, type DemoRow, verdict } from '@spendguard/testkit/adapters';
 
 /** Left-aligned text columns; numbers right-aligned. */
 function table(header: string[], rows: string[][]): string {
@@ -15,24 +15,16 @@ function table(header: string[], rows: string[][]): string {
 
 const usd = (n: number) => `$${n.toFixed(2)}`;
 
-function cells(c: Column): string[] {
+function cells(c: DemoColumn): string[] {
   return [String(c.attempted), String(c.objects), usd(c.moneyMovedUsd), String(c.replays), String(c.denials)];
 }
 
-export function renderTable(results: ScenarioResult[]): string {
+export function renderTable(results: DemoRow[]): string {
   const header = ['scenario', 'run', 'calls', 'objects', 'money moved', 'replays', 'denials', 'verdict'];
   const rows: string[][] = [];
   for (const r of results) {
-    const verdict = (c: Column) => {
-      const problems: string[] = [];
-      const extra = c.objects - r.expectedObjects;
-      if (extra > 0) problems.push(`${extra} extra object${extra > 1 ? 's' : ''}`);
-      if (c.moneyMovedUsd > r.maxMoneyUsd + 1e-9)
-        problems.push(`${usd(c.moneyMovedUsd - r.maxMoneyUsd)} over`);
-      return problems.join(', ') || 'ok';
-    };
-    rows.push([r.id, 'without', ...cells(r.without), verdict(r.without)]);
-    rows.push(['', 'with spendguard', ...cells(r.with), verdict(r.with)]);
+    rows.push([r.id, 'without', ...cells(r.without), verdict(r, r.without)]);
+    rows.push(['', 'with spendguard', ...cells(r.with), verdict(r, r.with)]);
   }
   return `${table(header, rows)}\n\n${results.map((r) => `${r.id}  ${r.title}`).join('\n')}`;
 }

@@ -3,30 +3,9 @@ import { type AuditRow, createGuard, type Guard, type Store } from '@spendguard/
 import { createGovernedStripe } from '@spendguard/core/stripe';
 import { createGovernedTwilio } from '@spendguard/core/twilio';
 import { createFakeStripe, createFakeTwilio, type FakeServer } from '@spendguard/testkit';
+import { type DemoColumn, type DemoRow, overrun } from '@spendguard/testkit/adapters';
 import Stripe from 'stripe';
 import twilio from 'twilio';
-
-/** What one column of the table counts, for one workload. */
-export interface Column {
-  attempted: number;
-  objects: number;
-  moneyMovedUsd: number;
-  replays: number;
-  denials: number;
-}
-
-export interface ScenarioResult {
-  id: string;
-  title: string;
-  without: Column;
-  with: Column;
-  /** Vendor objects a correct run creates; more is a duplicate. */
-  expectedObjects: number;
-  /** The most money a correct run moves, in USD; more is an overspend. */
-  maxMoneyUsd: number;
-  /** Audit rows of the run with spendguard. */
-  audit: AuditRow[];
-}
 
 /** The clients a workload gets: plain SDKs (without) or governed ones (with). */
 interface Clients {
@@ -200,11 +179,11 @@ export interface DemoOptions {
   store?: Store;
   /** Run only these scenarios (ids). Default: all. */
   only?: string[];
-  onScenario?: (result: ScenarioResult) => void;
+  onScenario?: (result: DemoRow) => void;
 }
 
 /** Run every scenario without and with spendguard against fake Stripe and Twilio servers. */
-export async function runDemo(options: DemoOptions = {}): Promise<ScenarioResult[]> {
+export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
   process.env.SPENDGUARD_DEMO_STRIPE_KEY = STRIPE_SECRET;
   process.env.SPENDGUARD_DEMO_TWILIO_TOKEN = TWILIO_TOKEN;
   const fakeStripe = createFakeStripe({ secretKey: STRIPE_SECRET });
@@ -221,11 +200,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<ScenarioResult
   const faults: Faults = {
     timeoutNextStripeCall: () => fakeStripe.faults.inject({ kind: 'timeout_after_act', ms: 5000 }),
   };
-  const results: ScenarioResult[] = [];
+  const results: DemoRow[] = [];
   try {
     const root = await guard.keys.issueRoot({ policy: 'billing-agent', name: `demo-${Date.now()}` });
     for (const scenario of SCENARIOS.filter((s) => !options.only || options.only.includes(s.id))) {
-      const columns: Column[] = [];
+      const columns: DemoColumn[] = [];
       let audit: AuditRow[] = [];
       for (const governed of [false, true]) {
         fakeStripe.reset();
@@ -258,11 +237,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<ScenarioResult
           denials: rows.filter((r) => r.decision === 'denied').length,
         });
       }
-      const result: ScenarioResult = {
+      const result: DemoRow = {
         id: scenario.id,
         title: scenario.title,
-        without: columns[0] as Column,
-        with: columns[1] as Column,
+        without: columns[0] as DemoColumn,
+        with: columns[1] as DemoColumn,
         expectedObjects: scenario.expectedObjects,
         maxMoneyUsd: scenario.maxMoneyUsd,
         audit,
@@ -316,13 +295,13 @@ function plainTwilio(accountSid: string, url: string): twilio.Twilio {
 }
 
 /** A duplicate or an overspend in the spendguard column. */
-export function violations(results: ScenarioResult[]): string[] {
+export function violations(results: DemoRow[]): string[] {
   const out: string[] = [];
   for (const r of results) {
-    if (r.with.objects > r.expectedObjects)
+    const { extraObjects, overUsd } = overrun(r, r.with);
+    if (extraObjects > 0)
       out.push(`${r.id}: ${r.with.objects} vendor objects, expected ${r.expectedObjects}`);
-    if (r.with.moneyMovedUsd > r.maxMoneyUsd + 1e-9)
-      out.push(`${r.id}: $${r.with.moneyMovedUsd} moved, at most $${r.maxMoneyUsd}`);
+    if (overUsd > 0) out.push(`${r.id}: $${r.with.moneyMovedUsd} moved, at most $${r.maxMoneyUsd}`);
   }
   return out;
 }

@@ -1,22 +1,25 @@
 import type { AuditRow } from '@spendguard/core';
-import { isToolRefusal } from '@spendguard/core';
+import { BillingWorld, describeAdapterBehaviour, type Turn } from '@spendguard/testkit/adapters';
 import { type ModelMessage, type ToolSet, tool } from 'ai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { spendguardToolApproval, type VendorRequest } from './approval.ts';
 import { RunStoppedError } from './errors.ts';
 import { type GuardToolsOptions, guardTool, guardTools } from './guard-tools.ts';
-import { BillingWorld, billingTools } from './testing/billing.ts';
+import { billingTools } from './testing/billing.ts';
 import {
   approvalRequests,
   approvalResponse,
   drive,
   MODES,
   type Mode,
-  type Outcome,
   toolOutcomes,
 } from './testing/drive.ts';
-import { promptOf, scriptedModel, type Turn } from './testing/scripted-model.ts';
+import { promptOf, scriptedModel } from './testing/scripted-model.ts';
+import { aiSdkSurface } from './testing/surface.ts';
+
+// The adapter contract's rows F1–F4, F6–F8, through generateText and streamText.
+for (const mode of MODES) describeAdapterBehaviour(`ai-sdk/${mode}`, aiSdkSurface(mode));
 
 const world = new BillingWorld();
 beforeAll(() => world.start());
@@ -25,11 +28,6 @@ beforeEach(() => world.reset());
 
 type Billing = ReturnType<typeof billingTools>;
 type Options = Partial<GuardToolsOptions<Billing['tools']>>;
-
-/** The billing tools over the plain Stripe SDK: no spendguard. */
-function plain(): Billing {
-  return billingTools(world.plainStripe());
-}
 
 /** The same tools through `guardTools`, their Stripe client governed by the run binding. */
 function guarded(options: Options = {}): Billing {
@@ -59,14 +57,6 @@ function charge(customer: string | undefined, amountCents: number, orderId: stri
   return { tool: 'charge', input: { customer, amountCents, orderId, ...extra } };
 }
 
-/** One column of a row: a fresh fake Stripe with customers, then the workload. */
-async function column<T>(names: string[], workload: (ids: Record<string, string>) => Promise<T>) {
-  world.fake.reset();
-  const ids = await world.customers(...names);
-  const result = await workload(ids);
-  return { result, charges: world.fake.ledger.count('charge'), usd: world.chargedUsd() };
-}
-
 async function toolRows(): Promise<AuditRow[]> {
   return (await guard().audit.list()).filter((r) => r.vendor === 'tool');
 }
@@ -81,281 +71,7 @@ function outputOf(o: { output?: unknown; error?: unknown } | undefined): Record<
   return o?.output as Record<string, unknown>;
 }
 
-describe.each(MODES)('guardTools under %s: the shared behaviour table', (mode: Mode) => {
-  it('F1: the application retries the whole generation after a later step failed → 1 charge', async () => {
-    const workload = (billing: Billing) => async (ids: Record<string, string>) => {
-      const model = scriptedModel([
-        { calls: [charge(ids.ada, 4999, 'ord_1001')] },
-        { fails: new Error('the model provider is overloaded') },
-        { calls: [charge(ids.ada, 4999, 'ord_1001')] },
-        { text: 'Charged Ada and sent the receipt.' },
-      ]);
-      // p-retry's pattern, by hand: run the whole generation again until it succeeds.
-      const attempts: Outcome[] = [];
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        const outcome = await drive(mode, {
-          model,
-          tools: billing.tools,
-          prompt: 'Charge Ada $49.99 for order 1001, then send the receipt.',
-        });
-        attempts.push(outcome);
-        if (!outcome.error) break;
-      }
-      return attempts;
-    };
-
-    const without = await column(['ada'], workload(plain()));
-    expect(without.result).toHaveLength(2);
-    expect(without.charges).toBe(2); // charged again on the retry
-    expect(without.usd).toBe(99.98);
-
-    const billing = guarded();
-    const withGuard = await column(['ada'], workload(billing));
-    const [first, second] = withGuard.result;
-    expect(first?.error).toBeInstanceOf(Error);
-    expect(second?.error).toBeUndefined();
-    expect(withGuard.charges).toBe(1);
-    expect(withGuard.usd).toBe(49.99);
-    expect(billing.stats.executions).toBe(1);
-    // The retried call, with its new tool call id, got the first call's result.
-    const a = toolOutcomes(first as Outcome)[0];
-    const b = toolOutcomes(second as Outcome)[0];
-    expect(a?.toolCallId).not.toBe(b?.toolCallId);
-    expect(outputOf(b)).toEqual(outputOf(a));
-    expect((await toolRows()).map((r) => [r.decision, r.toolCallId])).toEqual([
-      ['executed', a?.toolCallId],
-      ['replayed', b?.toolCallId],
-    ]);
-  });
-
-  it('F2: one model turn emits the same charge twice, run in parallel → 1 charge, both get its result', async () => {
-    const workload = (billing: Billing) => async (ids: Record<string, string>) => {
-      const model = scriptedModel([
-        { calls: [charge(ids.bob, 12_000, 'ord_2001'), charge(ids.bob, 12_000, 'ord_2001')] },
-        { text: 'Charged Bob.' },
-      ]);
-      return drive(mode, { model, tools: billing.tools, prompt: 'Charge Bob $120 for order 2001.' });
-    };
-
-    const without = await column(['bob'], workload(plain()));
-    expect(without.charges).toBe(2);
-
-    const billing = guarded();
-    const withGuard = await column(['bob'], workload(billing));
-    expect(withGuard.charges).toBe(1);
-    expect(withGuard.usd).toBe(120);
-    expect(billing.stats.executions).toBe(1);
-    const [a, b] = toolOutcomes(withGuard.result);
-    expect(outputOf(a).chargeId).toMatch(/^ch_/);
-    expect(outputOf(b)).toEqual(outputOf(a));
-    expect((await toolRows()).map((r) => r.decision).sort()).toEqual(['executed', 'replayed']);
-  });
-
-  it('F3: a fan-out over 5 customers is re-dispatched after one failed → 5 charges, not 5 + 4', async () => {
-    const names = ['c1', 'c2', 'c3', 'c4', 'c5'];
-    const workload = (billing: Billing) => async (ids: Record<string, string>) => {
-      // c4's charge is rate-limited once; the model then re-sends the whole batch.
-      world.fake.faults.inject(
-        { kind: 'rate_limit' },
-        { match: (req) => (req.params as Record<string, unknown>).customer === ids.c4 },
-      );
-      const batch = names.map((n) => charge(ids[n], 2000, `inv_${n}`));
-      const model = scriptedModel([{ calls: batch }, { calls: batch }, { text: 'Billed all five.' }]);
-      return drive(mode, { model, tools: billing.tools, prompt: 'Bill the five customers $20 each.' });
-    };
-
-    const without = await column(names, workload(plain()));
-    expect(without.charges).toBe(9);
-    expect(without.usd).toBe(180);
-
-    const billing = guarded();
-    const withGuard = await column(names, workload(billing));
-    expect(withGuard.charges).toBe(5);
-    expect(withGuard.usd).toBe(100);
-    expect(billing.stats.executions).toBe(6); // 5, then c4 again
-    const outcomes = toolOutcomes(withGuard.result);
-    // c4's failure reached the model as a result it reads, not as a tool error.
-    expect(outputOf(outcomes[3])).toMatchObject({ refused: true });
-    expect(outcomes.slice(5).map((o) => outputOf(o).status)).toEqual(Array(5).fill('succeeded'));
-  });
-
-  it('F4: a second generation over the stored messages calls charge again with a new id → 1 charge', async () => {
-    const workload = (make: () => Billing) => async (ids: Record<string, string>) => {
-      const user: ModelMessage = { role: 'user', content: 'Charge Dee $30 for order 4001.' };
-      const first = await drive(mode, {
-        model: scriptedModel([{ calls: [charge(ids.dee, 3000, 'ord_4001')] }, { text: 'Charged Dee $30.' }]),
-        tools: make().tools,
-        prompt: [user],
-      });
-      // Later, another request resumes the conversation from the stored messages.
-      const stored: ModelMessage[] = [user, ...first.messages];
-      const model = scriptedModel([{ calls: [charge(ids.dee, 3000, 'ord_4001')] }, { text: 'Done.' }]);
-      const second = await drive(mode, {
-        model,
-        tools: make().tools,
-        prompt: [...stored, { role: 'user', content: 'Did that go through? If unsure, charge again.' }],
-      });
-      return { first, second, resumedPrompt: promptOf(model, 0) };
-    };
-
-    const without = await column(['dee'], workload(plain));
-    expect(without.charges).toBe(2);
-
-    const withGuard = await column(
-      ['dee'],
-      workload(() => guarded()),
-    );
-    const { first, second, resumedPrompt } = withGuard.result;
-    const a = toolOutcomes(first)[0];
-    const b = toolOutcomes(second)[0];
-    expect(resumedPrompt).toContain(a?.toolCallId); // the model saw the first charge
-    expect(b?.toolCallId).not.toBe(a?.toolCallId);
-    expect(withGuard.charges).toBe(1);
-    expect(outputOf(b)).toEqual(outputOf(a));
-    const rows = await toolRows();
-    expect(rows.map((r) => r.decision)).toEqual(['executed', 'replayed']);
-    // Two guarded toolsets, two generated run ids: deduplicated across runs of the root key.
-    expect(rows[0]?.runId).not.toBe(rows[1]?.runId);
-  });
-
-  it('F6: two runs with their own run keys; revoking one stops it, the other keeps working', async () => {
-    const workload =
-      (make: (runId: string, abort: AbortController) => Billing, revoke: (runId: string) => Promise<void>) =>
-      async (ids: Record<string, string>) => {
-        const run = (runId: string, customer: string | undefined) => {
-          const abort = new AbortController();
-          const turns: Turn[] = [1, 2, 3].map((i) => ({ calls: [charge(customer, 1000, `${runId}_${i}`)] }));
-          const model = scriptedModel(async (n) => {
-            // An operator pulls run A's key after its first step.
-            if (runId === 'run-a' && n === 1) await revoke(runId);
-            return turns[n] ?? { text: 'All three charged.' };
-          });
-          return drive(mode, {
-            model,
-            tools: make(runId, abort).tools,
-            prompt: 'Charge three orders.',
-            abortSignal: abort.signal,
-          }).then((outcome) => ({ outcome, model }));
-        };
-        const [a, b] = await Promise.all([run('run-a', ids.ann), run('run-b', ids.ben)]);
-        return { a, b };
-      };
-
-    // Without spendguard both runs hold the one real secret: nothing can stop run A alone.
-    const without = await column(
-      ['ann', 'ben'],
-      workload(
-        () => plain(),
-        async () => {},
-      ),
-    );
-    expect(without.charges).toBe(6);
-
-    const withGuard = await column(
-      ['ann', 'ben'],
-      workload(
-        (runId, abortController) => guarded({ runId, abortController }),
-        async (runId) => {
-          const runKey = await guard().keys.derive(world.rootToken, { runId });
-          await guard().keys.revoke(runKey.id);
-        },
-      ),
-    );
-    const { a, b } = withGuard.result;
-    expect(a.outcome.error).toBeInstanceOf(RunStoppedError);
-    expect((a.outcome.error as RunStoppedError).code).toBe('key_revoked');
-    expect(a.model.served).toBe(2); // no step after the refused one
-    expect(b.outcome.error).toBeUndefined();
-    expect(withGuard.charges).toBe(4); // A's first, B's three
-    const charged = world.fake.ledger.list('charge').map((c) => c.metadata as { order_id: string });
-    expect(charged.map((m) => m.order_id).sort()).toEqual(['run-a_1', 'run-b_1', 'run-b_2', 'run-b_3']);
-
-    // Audit rows attribute every call to its run and tool call, including Stripe's own rows.
-    const rows = await guard().audit.list();
-    const aIds = toolOutcomes(a.outcome).map((o) => o.toolCallId);
-    const bIds = toolOutcomes(b.outcome).map((o) => o.toolCallId);
-    const of = (runId: string) =>
-      rows.filter((r) => r.runId === runId).map((r) => [r.vendor, r.decision, r.code, r.toolCallId]);
-    expect(of('run-a')).toEqual(
-      expect.arrayContaining([
-        ['stripe', 'executed', 'executed', aIds[0]],
-        ['tool', 'executed', 'executed', aIds[0]],
-        ['tool', 'denied', 'key_revoked', expect.any(String)],
-      ]),
-    );
-    expect(of('run-a')).toHaveLength(3);
-    expect(
-      of('run-b')
-        .filter((r) => r[0] === 'stripe')
-        .map((r) => r[3]),
-    ).toEqual(bIds);
-    expect(rows.every((r) => r.agentId === 'billing-agent' || r.decision === 'approved')).toBe(true);
-  });
-
-  it('F7: a loop of legal $25 charges runs into the $100 run cap → stops at $100.00 exactly', async () => {
-    const workload = (billing: Billing) => async (ids: Record<string, string>) => {
-      const turns: Turn[] = [1, 2, 3, 4, 5, 6].map((i) => ({ calls: [charge(ids.cy, 2500, `ord_700${i}`)] }));
-      const model = scriptedModel(turns);
-      return drive(mode, { model, tools: billing.tools, prompt: 'Charge Cy for every open order.' });
-    };
-
-    const without = await column(['cy'], workload(plain()));
-    expect(without.usd).toBe(150);
-
-    const billing = guarded({ runId: 'run-f7', runKey: { caps: { perRun: 100 } } });
-    const withGuard = await column(['cy'], workload(billing));
-    expect(withGuard.charges).toBe(4);
-    expect(withGuard.usd).toBe(100);
-    const runKey = await guard().keys.derive(world.rootToken, { runId: 'run-f7', caps: { perRun: 100 } });
-    expect((await guard().spend(runKey.id)).lifetimeUsd).toBe(100);
-    const refusals = toolOutcomes(withGuard.result)
-      .slice(4)
-      .map((o) => outputOf(o));
-    expect(refusals).toHaveLength(2);
-    for (const refusal of refusals) {
-      expect(isToolRefusal(refusal)).toBe(true);
-      expect(refusal.reason).toContain('cap');
-    }
-  });
-
-  it('F8: an illegal amount and an illegal currency → denied, readable by the model, Stripe never called', async () => {
-    const workload = (billing: Billing) => async (ids: Record<string, string>) => {
-      const model = scriptedModel([
-        {
-          calls: [
-            charge(ids.eve, 90_000, 'ord_8001'),
-            charge(ids.eve, 1000, 'ord_8002', { currency: 'eur' }),
-          ],
-        },
-        { text: 'I could not charge Eve.' },
-      ]);
-      const outcome = await drive(mode, { model, tools: billing.tools, prompt: 'Charge Eve.' });
-      return { outcome, nextPrompt: promptOf(model, 1) };
-    };
-
-    const without = await column(['eve'], workload(plain()));
-    expect(without.charges).toBe(2);
-
-    const withGuard = await column(['eve'], workload(guarded()));
-    expect(world.fake.ledger.requests).toHaveLength(1); // only creating the customer
-    expect(withGuard.charges).toBe(0);
-    const [tooMuch, euros] = toolOutcomes(withGuard.result.outcome).map((o) => outputOf(o));
-    // The model reads the policy's own code, not a vendor failure.
-    expect(tooMuch).toMatchObject({
-      refused: true,
-      code: 'param_not_allowed',
-      reason: expect.stringContaining('above the maximum 50000'),
-    });
-    expect(euros).toMatchObject({
-      refused: true,
-      code: 'param_not_allowed',
-      reason: expect.stringContaining('eur'),
-    });
-    expect(tooMuch?.advice).toMatch(/retrying will not help/i);
-    // The refusal is what the model reads on its next call.
-    expect(withGuard.result.nextPrompt).toContain('above the maximum 50000');
-  });
-
+describe.each(MODES)('guardTools under %s: the approval rule', (mode: Mode) => {
   it('approval rule: a charge above $400 asks the AI SDK for approval; nothing runs, nothing is reserved', async () => {
     const ids = await world.customers('fay');
     const billing = guarded({ runId: 'run-fay', approval: { charge: chargeRequest } });

@@ -1,3 +1,4 @@
+import type { ToolOutcome } from '@spendguard/testkit/adapters';
 import {
   generateText,
   isStepCount,
@@ -73,12 +74,6 @@ export async function drive(mode: Mode, g: Generation): Promise<Outcome> {
     if (g.abortSignal?.aborted) error ??= g.abortSignal.reason;
   }
   return { steps, messages: steps.flatMap((s) => s.response.messages), error };
-}
-
-export interface ToolOutcome {
-  toolCallId: string;
-  output?: unknown;
-  error?: unknown;
 }
 
 /** Every tool call's result (its output) or error, in order. */

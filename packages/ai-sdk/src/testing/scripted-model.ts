@@ -1,3 +1,4 @@
+import type { Turn } from '@spendguard/testkit/adapters';
 import { MockLanguageModelV4 } from 'ai/test';
 
 type DoGenerate = MockLanguageModelV4['doGenerate'];
@@ -5,9 +6,6 @@ type CallOptions = Parameters<DoGenerate>[0];
 type GenerateResult = Awaited<ReturnType<DoGenerate>>;
 type StreamPart =
   Awaited<ReturnType<MockLanguageModelV4['doStream']>>['stream'] extends ReadableStream<infer P> ? P : never;
-
-/** One model turn: tool calls (run in parallel by the AI SDK), a text answer, or a failed call. */
-export type Turn = { calls: { tool: string; input: unknown }[] } | { text: string } | { fails: Error };
 
 const usage: GenerateResult['usage'] = {
   inputTokens: { total: 10, noCache: 10, cacheRead: undefined, cacheWrite: undefined },
