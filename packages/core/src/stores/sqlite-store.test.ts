@@ -91,6 +91,10 @@ describe('sqlite audit head', () => {
     const store = new SqliteStore({ file });
     expect(await store.auditHead()).toEqual({ seq: 3, hash: rows[2]?.hash, anchor: null });
     expect(await store.appendAudit(auditEntry)).toMatchObject({ seq: 4, prevHash: rows[2]?.hash });
+    // The old rows got the indexed columns too: a filtered read finds them and the new one.
+    const byKey = await store.readAudit({ keyId: auditEntry.keyId as string, decision: auditEntry.decision });
+    expect(byKey.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(await store.readAudit({ keyId: 'someone-else' })).toEqual([]);
     await store.close();
 
     const db = new DatabaseSync(file);
