@@ -190,6 +190,17 @@ describe('handleVendorRequest', () => {
     ).rejects.toBe(plain);
   });
 
+  it('uses a business key for the checkpoint when given one: other params under it are refused', async () => {
+    const keyed = { ...options, idempotencyKey: 'order-7' };
+    const first = await handleVendorRequest(stripeRequest('/v1/charges', 'amount=500&currency=usd'), keyed);
+    expect(first.headers.get('spendguard-decision')).toBe('executed');
+    const other = await handleVendorRequest(stripeRequest('/v1/charges', 'amount=600&currency=usd'), keyed);
+    expect(other.status).toBe(400);
+    expect(other.headers.get('spendguard-decision')).toBe('idempotency_mismatch');
+    expect(upstream.requests).toHaveLength(1);
+    expect((await guard.audit.list())[0]?.idempotencyKey).toBe('order-7');
+  });
+
   it('takes the key and attribution of the run binding when the request carries no vault key', async () => {
     const run = await guard.keys.derive(token, { runId: 'r1' });
     const request = new Request('https://api.stripe.com/v1/charges', {

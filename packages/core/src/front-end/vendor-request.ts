@@ -28,6 +28,11 @@ export interface VendorRequestOptions extends Attribution {
   fetch?: typeof fetch;
   /** Vendor profiles. Default: Stripe, Twilio and Resend. */
   profiles?: readonly VendorProfile[];
+  /**
+   * A business key for this request (a proxy passes the client's own `Idempotency-Key` when the
+   * operator trusts it): the checkpoint key instead of the content hash. Default: none.
+   */
+  idempotencyKey?: string;
 }
 
 /** What is stored for a vendor answer, and replayed from it. */
@@ -111,6 +116,7 @@ export async function handleVendorRequest(
       path: url.pathname,
       params,
       lookup,
+      idempotencyKey: options.idempotencyKey,
       runId: options.runId ?? binding?.runId,
       agentId: options.agentId ?? binding?.agentId,
       toolCallId: options.toolCallId ?? binding?.toolCallId,
