@@ -1,5 +1,6 @@
 import { coreOverhead } from './core-overhead.ts';
 import { decode } from './decode.ts';
+import { proxy } from './proxy.ts';
 import { type BenchResult, printReport, writeResults } from './report.ts';
 import { revokeLatency } from './revoke-latency.ts';
 import { storeRoundTrips } from './store-round-trips.ts';
@@ -16,6 +17,7 @@ const ALL: { name: string; run: () => Promise<BenchResult> }[] = [
   { name: 'decode', run: decode },
   { name: 'store-round-trips', run: storeRoundTrips },
   { name: 'revoke-latency', run: revokeLatency },
+  { name: 'proxy', run: proxy },
 ];
 
 /** `pnpm bench decode core-overhead` runs only the named benches; no names runs them all. */
