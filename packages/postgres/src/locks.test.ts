@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry, KeyRecord } from '@spendguard/core';
 import type { BeginPlan, BeginResult, CapWindow } from '@spendguard/core/store-kit';
+import { chargeAudit } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from './postgres-store.ts';
@@ -47,29 +48,7 @@ const LIFETIME: CapWindow = {
   alerts: [],
   expiresAt: null,
 };
-const AUDIT: AuditEntry = {
-  time: NOW,
-  keyId: KEY.id,
-  rootKeyId: KEY.id,
-  runId: null,
-  agentId: null,
-  toolCallId: null,
-  vendor: 'stripe',
-  operation: 'POST /v1/charges',
-  idempotencyKey: null,
-  decision: 'executed',
-  code: 'executed',
-  message: null,
-  estimatedCostUsd: null,
-  actualCostUsd: null,
-  actualCostIsEstimate: null,
-  amount: null,
-  currency: null,
-  upstreamStatus: null,
-  upstreamObjectId: null,
-  latencyMs: null,
-  traceId: null,
-};
+const AUDIT: AuditEntry = chargeAudit(KEY.id, null, NOW);
 
 function plan(checkpointId: string, costMicros: number): BeginPlan {
   return {

@@ -8,7 +8,7 @@ import {
   type PolicyDocument,
   VendorCallError,
 } from '@spendguard/core';
-import { describeStoreConformance } from '@spendguard/core/testing';
+import { chargeAudit, describeStoreConformance } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres-store.ts';
@@ -56,29 +56,7 @@ describeStoreConformance('postgres', () => db.store(), {
   },
 });
 
-const entry: AuditEntry = {
-  time: 1_795_000_000_000,
-  keyId: 'key_a',
-  rootKeyId: 'key_a',
-  runId: null,
-  agentId: null,
-  toolCallId: null,
-  vendor: 'stripe',
-  operation: 'POST /v1/charges',
-  idempotencyKey: 'k',
-  decision: 'executed',
-  code: 'executed',
-  message: null,
-  estimatedCostUsd: null,
-  actualCostUsd: null,
-  actualCostIsEstimate: null,
-  amount: null,
-  currency: null,
-  upstreamStatus: null,
-  upstreamObjectId: null,
-  latencyMs: null,
-  traceId: null,
-};
+const entry: AuditEntry = chargeAudit('key_a', 'k', 1_795_000_000_000);
 
 /** A completed checkpoint as the stores write it. */
 function checkpointOf(id: string, completedAt: number): CheckpointRecord {

@@ -6,7 +6,7 @@ import {
   StoreUnavailableError,
 } from '@spendguard/core';
 import type { AuditEntry, AuditQuery, BeginPlan, KeyRecord } from '@spendguard/core/store-kit';
-import { FakeClock } from '@spendguard/core/testing';
+import { chargeAudit, FakeClock } from '@spendguard/core/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Connections } from './connections.ts';
@@ -242,29 +242,7 @@ describe('RedisStore reads and retention in chunks', () => {
   const T = 1_795_000_000_000;
 
   function entry(keyId: string, time: number): AuditEntry {
-    return {
-      time,
-      keyId,
-      rootKeyId: keyId,
-      runId: null,
-      agentId: null,
-      toolCallId: null,
-      vendor: 'stripe',
-      operation: 'POST /v1/charges',
-      idempotencyKey: null,
-      decision: 'executed',
-      code: 'executed',
-      message: null,
-      estimatedCostUsd: null,
-      actualCostUsd: null,
-      actualCostIsEstimate: null,
-      amount: null,
-      currency: null,
-      upstreamStatus: null,
-      upstreamObjectId: null,
-      latencyMs: null,
-      traceId: null,
-    };
+    return chargeAudit(keyId, null, time);
   }
 
   function key(id: string, runId: string | null): KeyRecord {

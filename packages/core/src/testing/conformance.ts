@@ -5,6 +5,7 @@ import { type AuditProblem, auditAnchor, chainAudit, verifyAuditChain } from '..
 import type { ExecuteDecision } from '../decision.ts';
 import { VendorCallError } from '../errors.ts';
 import { createGuard, type ExecuteRequest, type Guard, type GuardOptions } from '../guard.ts';
+import { emptyAudit } from '../pipeline/audit-entries.ts';
 import type { PolicyDocument, PolicySettings } from '../policy.ts';
 import type {
   AlertEvent,
@@ -100,30 +101,20 @@ function sms(key: string, to: string): ExecuteRequest {
   };
 }
 
-/** The audit row the guard would hand the store for a charge by `keyId` (decision set by the store). */
-function chargeAudit(keyId: string, idempotencyKey: string, time: number): AuditEntry {
+/**
+ * The audit row the guard would hand the store for a charge by `keyId` (decision set by the
+ * store): for backends' own tests that drive the store directly.
+ */
+export function chargeAudit(keyId: string, idempotencyKey: string | null, time: number): AuditEntry {
   return {
-    time,
+    ...emptyAudit(time),
     keyId,
     rootKeyId: keyId,
-    runId: null,
-    agentId: null,
-    toolCallId: null,
     vendor: 'stripe',
     operation: 'POST /v1/charges',
     idempotencyKey,
     decision: 'executed',
     code: 'executed',
-    message: null,
-    estimatedCostUsd: null,
-    actualCostUsd: null,
-    actualCostIsEstimate: null,
-    amount: null,
-    currency: null,
-    upstreamStatus: null,
-    upstreamObjectId: null,
-    latencyMs: null,
-    traceId: null,
   };
 }
 
@@ -182,6 +173,34 @@ export function describeStoreConformance(
       open.push(guard);
       const root = await guard.keys.issueRoot({ policy: 'billing', name: 'billing-agent' });
       return { clock, alerts, store, guard, root };
+    }
+
+    /** A store driven directly: checkpoints begun by name, each reserving $1 for an hour's window. */
+    async function directStore() {
+      const { store, root, clock } = await setup();
+      const t = clock.now();
+      const plan = (name: string, now: number, leaseMs = 1000): BeginPlan => ({
+        now,
+        chain: [root.id],
+        keyId: root.id,
+        checkpointId: `cp_${name}`,
+        checkpointKey: name,
+        fingerprint: `fp_${name}`,
+        leaseMs,
+        dedupWindowMs: HOUR,
+        vendorIdempotent: true,
+        costMicros: 1_000_000,
+        windows: [],
+        rates: [],
+        approval: null,
+        audit: chargeAudit(root.id, name, now),
+      });
+      const begin = async (name: string, now: number, leaseMs?: number) => {
+        const begun = await store.begin(plan(name, now, leaseMs));
+        if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
+        return begun.checkpoint;
+      };
+      return { store, root, t, plan, begin };
     }
 
     describe('checkpoints', () => {
@@ -1149,29 +1168,7 @@ export function describeStoreConformance(
 
     describe('pending checkpoints', () => {
       async function pendingSetup() {
-        const { store, root, clock } = await setup();
-        const t = clock.now();
-        const plan = (name: string, now: number, leaseMs = 1000): BeginPlan => ({
-          now,
-          chain: [root.id],
-          keyId: root.id,
-          checkpointId: `cp_${name}`,
-          checkpointKey: name,
-          fingerprint: `fp_${name}`,
-          leaseMs,
-          dedupWindowMs: HOUR,
-          vendorIdempotent: true,
-          costMicros: 1_000_000,
-          windows: [],
-          rates: [],
-          approval: null,
-          audit: chargeAudit(root.id, name, now),
-        });
-        const begin = async (name: string, now: number, leaseMs?: number) => {
-          const begun = await store.begin(plan(name, now, leaseMs));
-          if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
-          return begun.checkpoint;
-        };
+        const { store, root, t, begin } = await directStore();
         const finish = (checkpoint: CheckpointRecord, outcome: FinishInput['outcome']) =>
           store.finish({
             now: checkpoint.startedAt,
@@ -1571,29 +1568,7 @@ export function describeStoreConformance(
       });
 
       async function checkpointSetup() {
-        const { store, root, clock } = await setup();
-        const t = clock.now();
-        const plan = (name: string, now: number, leaseMs = 1000): BeginPlan => ({
-          now,
-          chain: [root.id],
-          keyId: root.id,
-          checkpointId: `cp_${name}`,
-          checkpointKey: name,
-          fingerprint: `fp_${name}`,
-          leaseMs,
-          dedupWindowMs: HOUR,
-          vendorIdempotent: true,
-          costMicros: 1_000_000,
-          windows: [],
-          rates: [],
-          approval: null,
-          audit: chargeAudit(root.id, name, now),
-        });
-        const begin = async (name: string, now: number, leaseMs?: number) => {
-          const begun = await store.begin(plan(name, now, leaseMs));
-          if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
-          return begun.checkpoint;
-        };
+        const { store, root, t, plan, begin } = await directStore();
         const finish = (checkpoint: CheckpointRecord, outcome: FinishInput['outcome'], now: number) =>
           store.finish({
             now,

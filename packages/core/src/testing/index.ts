@@ -1,2 +1,7 @@
-export { type ConformanceOptions, describeStoreConformance, type StoreFactory } from './conformance.ts';
+export {
+  type ConformanceOptions,
+  chargeAudit,
+  describeStoreConformance,
+  type StoreFactory,
+} from './conformance.ts';
 export { FakeClock } from './fake-clock.ts';
