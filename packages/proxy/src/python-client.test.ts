@@ -101,7 +101,10 @@ describe('a Python client (stripe-python and twilio-python on the wire)', () => 
     expect(both?.ok).toBe(true);
     const [a, b] = both?.results ?? [];
     expect(a?.id).toBe(b?.id);
-    expect([a?.decision, b?.decision].sort()).toEqual(['executed', 'replayed_after_wait']);
+    // One ran; the other waited for it, or (when the threads did not overlap) was replayed after.
+    const [executed, replayed] = [a?.decision, b?.decision].sort();
+    expect(executed).toBe('executed');
+    expect(['replayed', 'replayed_after_wait']).toContain(replayed);
     expect(world.stripe.ledger.count('charge')).toBe(1);
   });
 
