@@ -118,6 +118,35 @@ export function chargeAudit(keyId: string, idempotencyKey: string | null, time: 
   };
 }
 
+/**
+ * A plan for the checkpoint `cp_<name>` of a root key, as the guard would build it: $1 reserved,
+ * no windows, rates or approval, a 1 s lease and an hour's dedup window unless `changes` say so.
+ */
+function checkpointPlan(
+  keyId: string,
+  name: string,
+  now: number,
+  changes: Partial<BeginPlan> = {},
+): BeginPlan {
+  return {
+    now,
+    chain: [keyId],
+    keyId,
+    checkpointId: `cp_${name}`,
+    checkpointKey: name,
+    fingerprint: `fp_${name}`,
+    leaseMs: 1000,
+    dedupWindowMs: HOUR,
+    vendorIdempotent: true,
+    costMicros: 1_000_000,
+    windows: [],
+    rates: [],
+    approval: null,
+    audit: chargeAudit(keyId, name, now),
+    ...changes,
+  };
+}
+
 /** The id part of a vault token (`sk_sg_<16 hex id><48 hex secret>`): the store's TokenRecord id. */
 function tokenId(token: string): string {
   return token.slice(-64, -48);
@@ -179,22 +208,8 @@ export function describeStoreConformance(
     async function directStore() {
       const { store, root, clock } = await setup();
       const t = clock.now();
-      const plan = (name: string, now: number, leaseMs = 1000): BeginPlan => ({
-        now,
-        chain: [root.id],
-        keyId: root.id,
-        checkpointId: `cp_${name}`,
-        checkpointKey: name,
-        fingerprint: `fp_${name}`,
-        leaseMs,
-        dedupWindowMs: HOUR,
-        vendorIdempotent: true,
-        costMicros: 1_000_000,
-        windows: [],
-        rates: [],
-        approval: null,
-        audit: chargeAudit(root.id, name, now),
-      });
+      const plan = (name: string, now: number, leaseMs = 1000): BeginPlan =>
+        checkpointPlan(root.id, name, now, { leaseMs });
       const begin = async (name: string, now: number, leaseMs?: number) => {
         const begun = await store.begin(plan(name, now, leaseMs));
         if (begun.kind !== 'proceed') throw new Error(`expected proceed, got ${begun.kind}`);
@@ -1653,33 +1668,22 @@ export function describeStoreConformance(
       it('prunes approvals decided long enough ago that cannot admit a call; keeps pending and usable ones', async () => {
         const { store, root, clock } = await setup();
         const t = clock.now();
-        const plan = (name: string, now: number, ttlMs = HOUR): BeginPlan => ({
-          now,
-          chain: [root.id],
-          keyId: root.id,
-          checkpointId: `cp_${name}`,
-          checkpointKey: name,
-          fingerprint: `fp_${name}`,
-          leaseMs: 30_000,
-          dedupWindowMs: HOUR,
-          vendorIdempotent: true,
-          costMicros: 1_000_000,
-          windows: [],
-          rates: [],
-          approval: {
-            id: `apr_${name}`,
-            checkpointId: `cp_${name}`,
-            keyId: root.id,
-            vendor: 'stripe',
-            operation: 'POST /v1/refunds',
-            costMicros: 1_000_000,
-            fingerprint: `fp_${name}`,
-            account: null,
-            ttlMs,
-            createdAt: now,
-          },
-          audit: chargeAudit(root.id, name, now),
-        });
+        const plan = (name: string, now: number, ttlMs = HOUR): BeginPlan =>
+          checkpointPlan(root.id, name, now, {
+            leaseMs: 30_000,
+            approval: {
+              id: `apr_${name}`,
+              checkpointId: `cp_${name}`,
+              keyId: root.id,
+              vendor: 'stripe',
+              operation: 'POST /v1/refunds',
+              costMicros: 1_000_000,
+              fingerprint: `fp_${name}`,
+              account: null,
+              ttlMs,
+              createdAt: now,
+            },
+          });
         const ask = async (name: string, ttlMs?: number) =>
           expect((await store.begin(plan(name, t, ttlMs))).kind).toBe('needs_approval');
         const decide = (name: string, verdict: 'approved' | 'denied', now: number) =>
@@ -1819,23 +1823,14 @@ export function describeStoreConformance(
         let calls = 0;
         const plan = (costMicros: number, changes: Partial<BeginPlan> = {}): BeginPlan => {
           const key = `money-${calls++}`;
-          return {
-            now,
-            chain: [root.id],
-            keyId: root.id,
-            checkpointId: `cp_${key}`,
-            checkpointKey: key,
-            fingerprint: `fp_${key}`,
+          return checkpointPlan(root.id, key, now, {
             leaseMs: 30_000,
             dedupWindowMs: DAY,
-            vendorIdempotent: true,
             costMicros,
             windows,
             rates,
-            approval: null,
-            audit: chargeAudit(root.id, key, now),
             ...changes,
-          };
+          });
         };
         const settle = (checkpoint: CheckpointRecord, actualMicros: number): FinishInput => ({
           now,
