@@ -4,6 +4,9 @@ import {
   bearer,
   type CostEstimate,
   FREE,
+  isRecord,
+  kindOf,
+  own,
   unlisted,
   type VendorOperation,
   type VendorProfile,
@@ -33,24 +36,7 @@ const COST_FREE_WRITES: readonly { method: string; path: RegExp }[] = [
   { method: 'DELETE', path: /^(?:\/audiences\/[^/]+)?\/contacts\/[^/]+$/ },
 ];
 
-type Params = Record<string, unknown>;
 type Counted = { recipients: number } | { unknown: string };
-
-function isRecord(value: unknown): value is Params {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A field the request itself carries; never one inherited through a prototype. */
-function own(params: Params, name: string): unknown {
-  return Object.hasOwn(params, name) ? params[name] : undefined;
-}
-
-/** What a value is, for a sentence about it. */
-function kindOf(value: unknown): string {
-  if (Array.isArray(value)) return 'a list';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
 
 /**
  * The addresses of `to`, `cc` or `bcc`: a string or a list of strings, each of which may hold

@@ -4,6 +4,9 @@ import { countSmsSegments } from './sms-segments.ts';
 import {
   type CostEstimate,
   FREE,
+  isRecord,
+  kindOf,
+  own,
   unlisted,
   type VendorOperation,
   type VendorProfile,
@@ -22,24 +25,6 @@ const MMS_KEY = 'mms:';
 /** Twilio's own price: a decimal string (negative: money charged), as in `"-0.00750"`. */
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 const CURRENCY = /^[A-Za-z]{3}$/;
-
-type Params = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Params {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A param the request itself carries; never one inherited through a prototype. */
-function own(params: Params, name: string): unknown {
-  return Object.hasOwn(params, name) ? params[name] : undefined;
-}
-
-/** What a value is, for a sentence about it. */
-function kindOf(value: unknown): string {
-  if (Array.isArray(value)) return 'a list';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
 
 /** A destination as a message shows it: long ones are cut, so the message stays one sentence. */
 function shown(to: string): string {

@@ -89,3 +89,22 @@ export function unlisted(vendor: string, op: Pick<VendorOperation, 'method' | 'p
 export function bearer(headers: Headers, credential: string): void {
   headers.set('authorization', `Bearer ${credential}`);
 }
+
+/** Params as a profile reads them: any keys, untrusted values. */
+export type Params = Record<string, unknown>;
+
+export function isRecord(value: unknown): value is Params {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A param the request itself carries; never one inherited through a prototype. */
+export function own(params: Params, name: string): unknown {
+  return Object.hasOwn(params, name) ? params[name] : undefined;
+}
+
+/** What a value is, for a sentence about it. */
+export function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
