@@ -197,10 +197,10 @@ class SpendGuard implements Guard {
     vendorCall: (context: VendorCallContext) => Promise<T>,
     options: ExecuteOptions<T> = {},
   ): Promise<ExecuteDecision<T>> {
-    await this.#recordUnrecorded();
+    if (this.#unrecorded.length > 0) await this.#recordUnrecorded();
     const decision = await this.#executeVendorCall(request, vendorCall, options);
     if (decision.decision !== 'executed' && decision.decision !== 'replayed') noteRefusal(decision);
-    await this.#anchor();
+    if (this.#auditKey) await this.#anchor();
     return decision;
   }
 
@@ -239,7 +239,7 @@ class SpendGuard implements Guard {
   }
 
   async executeTool<T>(request: ToolCallRequest, run: () => Promise<T>): Promise<ExecuteDecision<T>> {
-    await this.#recordUnrecorded();
+    if (this.#unrecorded.length > 0) await this.#recordUnrecorded();
     const startedAt = performance.now();
     const checkpointed = toolCheckpointRequest(request);
     const audit = callAudit(checkpointed, this.#now());
@@ -260,7 +260,7 @@ class SpendGuard implements Guard {
       vendorCall: () => runWithBinding(binding, run),
       options: {},
     });
-    await this.#anchor();
+    if (this.#auditKey) await this.#anchor();
     return decision;
   }
 
@@ -285,13 +285,13 @@ class SpendGuard implements Guard {
   }
 
   async pending(options: { limit?: number } = {}): Promise<PendingCall[]> {
-    await this.#recordUnrecorded();
+    if (this.#unrecorded.length > 0) await this.#recordUnrecorded();
     return listPendingCalls(this.store, this.#now(), (name) => this.#reconcileAfterMs(name), options);
   }
 
   async reconcile(checkpointId: string, settlement: Reconciliation): Promise<CheckpointRecord> {
     const reconciled = await reconcileCall(this.store, this.#now(), checkpointId, settlement);
-    await this.#anchor();
+    if (this.#auditKey) await this.#anchor();
     return reconciled;
   }
 
@@ -300,7 +300,7 @@ class SpendGuard implements Guard {
   }
 
   async close(): Promise<void> {
-    await this.#recordUnrecorded();
+    if (this.#unrecorded.length > 0) await this.#recordUnrecorded();
     await this.store.close();
   }
 
@@ -323,7 +323,7 @@ class SpendGuard implements Guard {
     }
   }
 
-  /** Sign the audit chain's head with the audit key, when one is configured. */
+  /** Sign the audit chain's head with the audit key (callers check one is configured). */
   async #anchor(): Promise<void> {
     if (!this.#auditKey) return;
     try {
