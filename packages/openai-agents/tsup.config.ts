@@ -1,0 +1,11 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
+  format: ['esm'],
+  dts: true,
+  clean: true,
+  target: 'node22',
+  external: ['@spendguard/core', '@spendguard/testkit', '@openai/agents', 'stripe', 'zod', 'vitest'],
+  removeNodeProtocol: false,
+});
