@@ -23,6 +23,7 @@ import type { ExecuteOptions, ExecuteRequest, ToolCallRequest, VendorCallContext
 import { lastRefusal, noteRefusal, type RunBinding, runWithBinding } from './run-binding.ts';
 import type {
   AlertEvent,
+  ApprovalQuery,
   ApprovalRecord,
   AuditQuery,
   AuditRow,
@@ -94,6 +95,8 @@ export interface Guard {
     approve(id: string, options?: { by?: string; reason?: string }): Promise<ApprovalRecord>;
     deny(id: string, options?: { by?: string; reason?: string }): Promise<ApprovalRecord>;
     get(id: string): Promise<ApprovalRecord | undefined>;
+    /** Approvals oldest first, e.g. `{ state: 'pending' }`: what waits for a person. Default limit 100. */
+    list(query?: ApprovalQuery): Promise<ApprovalRecord[]>;
   };
   readonly audit: {
     /** Audit rows in seq order, filtered (key, root, run, decision, code, vendor, time) and paged. */
@@ -180,6 +183,7 @@ class SpendGuard implements Guard {
       this.#decideApproval(id, 'approved', o),
     deny: (id: string, o: { by?: string; reason?: string } = {}) => this.#decideApproval(id, 'denied', o),
     get: (id: string) => this.store.getApproval(id),
+    list: (query?: ApprovalQuery) => this.store.listApprovals(query),
   };
 
   readonly audit = {

@@ -74,6 +74,7 @@ export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
 // Store internals (beginTx, plan and record types for store authors) are in `@spendguard/core/store-kit`.
 export type {
   AlertEvent,
+  ApprovalQuery,
   ApprovalRecord,
   AuditAnchor,
   AuditEntry,

@@ -54,6 +54,11 @@ export interface Store {
    * 100). What a person reconciles (`guard.reconcile`).
    */
   listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
+  /**
+   * Approvals, oldest `createdAt` first (then by id), at most `limit` (default 100); only those
+   * in `state` when given. What a person approves or denies (`guard.approvals.list`).
+   */
+  listApprovals(query?: ApprovalQuery): Promise<ApprovalRecord[]>;
 
   /**
    * Retention: delete what no call can need any more, and say how much. Tokens of keys that are
@@ -300,6 +305,14 @@ export interface ApprovalRecord {
   decidedAt: number | null;
   decidedBy: string | null;
   reason: string | null;
+}
+
+/** Which approvals `listApprovals` returns. */
+export interface ApprovalQuery {
+  /** Only approvals in this state. Default: every state. */
+  state?: ApprovalRecord['state'];
+  /** At most this many, oldest first. Default: 100. */
+  limit?: number;
 }
 
 export interface ApprovalVerdictInput {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreUnavailableError } from '@spendguard/core';
 import {
+  type ApprovalQuery,
   type ApprovalRecord,
   type ApprovalVerdictInput,
   type AuditAnchor,
@@ -37,7 +38,15 @@ import {
   keysStatement,
   pruneStatement,
 } from './queries.ts';
-import { MIGRATIONS, quoteSchema, SCHEMA_VERSION, type Tables, tables } from './schema.ts';
+import {
+  jsonNumber,
+  jsonString,
+  MIGRATIONS,
+  quoteSchema,
+  SCHEMA_VERSION,
+  type Tables,
+  tables,
+} from './schema.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:5432/database?sslmode=…`. Give this or `pool`. */
@@ -536,6 +545,21 @@ export class PostgresStore implements Store {
     return (result?.rows ?? []).map((row) => rowToCheckpoint(row) as CheckpointRecord);
   }
 
+  async listApprovals(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
+    const [result] = await this.#single(
+      'listApprovals',
+      {
+        ...this.#q.listApprovals,
+        values: [
+          query.state === undefined ? null : JSON.stringify(query.state),
+          query.limit ?? PENDING_LIMIT,
+        ],
+      },
+      true,
+    );
+    return (result?.rows ?? []).map((row) => JSON.parse((row as { data: string }).data) as ApprovalRecord);
+  }
+
   /** Stop taking steps; end the pool if the store made it (or `closePool`). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -831,6 +855,11 @@ function statements(t: Tables, schema: string) {
         `UNION ALL SELECT 'm', id, NULL FROM ${t.marks} WHERE id = ANY($2::text[])`,
     ),
     getApproval: s('get_approval', `SELECT data FROM ${t.approvals} WHERE id = $1`),
+    listApprovals: s(
+      'list_approvals',
+      `SELECT data FROM ${t.approvals} WHERE $1::text IS NULL OR ${jsonString('state')} = $1 ` +
+        `ORDER BY ${jsonNumber('createdAt')}, id LIMIT $2`,
+    ),
     lockApproval: s('lock_approval', `SELECT data FROM ${t.approvals} WHERE id = $1 FOR UPDATE`),
     getCounter: s('get_counter', `SELECT value FROM ${t.counters} WHERE id = $1`),
     lockHead: s('lock_head', `SELECT seq, hash FROM ${t.auditHead} WHERE id FOR UPDATE`),

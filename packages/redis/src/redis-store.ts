@@ -1,6 +1,7 @@
 import { microsToUsd, StoreUnavailableError } from '@spendguard/core';
 import {
   type AlertEvent,
+  type ApprovalQuery,
   type ApprovalRecord,
   type ApprovalVerdictInput,
   type AuditAnchor,
@@ -43,6 +44,7 @@ import {
   GET_COUNTER,
   GET_KEY,
   INSERT_KEY,
+  LIST_APPROVALS,
   LIST_KEYS,
   LIST_PENDING,
   type LuaScript,
@@ -442,6 +444,25 @@ export class RedisStore implements Store {
       checkpoints.push(toCheckpoint(flat[i] as string, flat[i + 1] as string[]));
     }
     return checkpoints;
+  }
+
+  /**
+   * Bounded steps of HSCAN over the approval index (pruning keeps it to undecided and recent
+   * approvals), filtered and sorted here: an operator's listing, not a hot path.
+   */
+  async listApprovals(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
+    const found: ApprovalRecord[] = [];
+    let cursor = '0';
+    do {
+      const reply = (await this.#run(LIST_APPROVALS, [cursor, String(PRUNE_CHUNK)])) as (string | string[])[];
+      cursor = reply[0] as string;
+      for (let i = 1; i + 1 < reply.length; i += 2) {
+        const approval = toApproval(reply[i] as string, reply[i + 1] as string[]);
+        if (query.state === undefined || approval.state === query.state) found.push(approval);
+      }
+    } while (cursor !== '0');
+    found.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return found.slice(0, query.limit ?? PENDING_LIMIT);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type {
+  ApprovalQuery,
   ApprovalRecord,
   AuditAnchor,
   AuditHead,
@@ -115,6 +116,14 @@ export class MemoryStore extends TransactionalStore {
       .filter((c) => c.state === 'in_progress' && (c.outcomeUnknown || c.leaseUntil <= options.now))
       .sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, options.limit ?? PENDING_LIMIT);
+  }
+
+  async listApprovals(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
+    return [...this.#approvals.values()]
+      .filter((a) => query.state === undefined || a.state === query.state)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, query.limit ?? PENDING_LIMIT)
+      .map((a) => ({ ...a }));
   }
 
   async prune(options: PruneOptions): Promise<PruneResult> {

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.ts';
 import type {
+  ApprovalQuery,
   ApprovalRecord,
   AuditAnchor,
   AuditHead,
@@ -280,6 +281,11 @@ export class SqliteStore extends TransactionalStore {
     return rows.map((row) => JSON.parse((row as { data: string }).data) as CheckpointRecord);
   }
 
+  async listApprovals(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
+    const rows = this.#q.listApprovals.all(query.state ?? null, query.limit ?? PENDING_LIMIT);
+    return rows.map((row) => JSON.parse((row as { data: string }).data) as ApprovalRecord);
+  }
+
   /** Also drops counters and marks of windows that have ended, as opening the file does. */
   async prune(options: PruneOptions): Promise<PruneResult> {
     const { now, approvalsOlderThanMs } = options;
@@ -400,6 +406,10 @@ function prepareStatements(db: DatabaseSync) {
       "SELECT data FROM sg_checkpoints WHERE json_extract(data, '$.state') = 'in_progress' " +
         "AND (json_extract(data, '$.outcomeUnknown') OR json_extract(data, '$.leaseUntil') <= ?) " +
         "ORDER BY json_extract(data, '$.startedAt'), id LIMIT ?",
+    ),
+    listApprovals: db.prepare(
+      "SELECT data FROM sg_approvals WHERE ?1 IS NULL OR json_extract(data, '$.state') = ?1 " +
+        "ORDER BY json_extract(data, '$.createdAt'), id LIMIT ?2",
     ),
   } satisfies Record<string, StatementSync>;
 }

@@ -1,4 +1,5 @@
 import type {
+  ApprovalQuery,
   ApprovalRecord,
   ApprovalVerdictInput,
   AuditAnchor,
@@ -48,6 +49,7 @@ export abstract class TransactionalStore implements Store {
   abstract auditHead(): Promise<AuditHead | undefined>;
   abstract anchorAudit(anchor: AuditAnchor): Promise<void>;
   abstract listPending(options: { now: number; limit?: number }): Promise<CheckpointRecord[]>;
+  abstract listApprovals(query?: ApprovalQuery): Promise<ApprovalRecord[]>;
   abstract prune(options: PruneOptions): Promise<PruneResult>;
   abstract close(): Promise<void>;
 

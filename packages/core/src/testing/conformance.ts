@@ -1728,6 +1728,63 @@ export function describeStoreConformance(
         expect((await store.begin(plan('usable', now))).kind).toBe('proceed');
         expect((await store.begin(plan('denied', now))).kind).toBe('needs_approval');
       });
+
+      it('lists approvals oldest first, by state and up to the limit, as getApproval reads them', async () => {
+        const { store, root, clock } = await setup();
+        const t = clock.now();
+        const ask = async (name: string, createdAt: number) => {
+          const plan = checkpointPlan(root.id, name, createdAt, {
+            leaseMs: 30_000,
+            approval: {
+              id: `apr_${name}`,
+              checkpointId: `cp_${name}`,
+              keyId: root.id,
+              vendor: 'stripe',
+              operation: 'POST /v1/refunds',
+              costMicros: 7_000_000,
+              fingerprint: `fp_${name}`,
+              account: null,
+              ttlMs: HOUR,
+              createdAt,
+            },
+          });
+          expect((await store.begin(plan)).kind).toBe('needs_approval');
+        };
+        // Asked out of order (and two at the same instant), so the order is the store's doing.
+        await ask('late', t + 3);
+        await ask('b_same', t + 1);
+        await ask('first', t);
+        await ask('a_same', t + 1);
+        await ask('denied', t + 2);
+        await store.decideApproval({
+          id: 'apr_denied',
+          verdict: 'denied',
+          by: 'ops',
+          reason: 'no',
+          now: t + 4,
+          audit: (a) => ({ ...chargeAudit(a.keyId, 'denied', t + 4), decision: 'denied' }),
+        });
+        const ids = async (query?: Parameters<Store['listApprovals']>[0]) =>
+          (await store.listApprovals(query)).map((a) => a.id);
+        expect(await ids()).toEqual(['apr_first', 'apr_a_same', 'apr_b_same', 'apr_denied', 'apr_late']);
+        expect(await ids({ state: 'pending' })).toEqual([
+          'apr_first',
+          'apr_a_same',
+          'apr_b_same',
+          'apr_late',
+        ]);
+        expect(await ids({ state: 'pending', limit: 2 })).toEqual(['apr_first', 'apr_a_same']);
+        expect(await ids({ state: 'denied' })).toEqual(['apr_denied']);
+        expect(await ids({ state: 'approved' })).toEqual([]);
+        const [first] = await store.listApprovals({ limit: 1 });
+        expect(first).toEqual(await store.getApproval('apr_first'));
+        expect(first).toMatchObject({
+          state: 'pending',
+          costMicros: 7_000_000,
+          keyId: root.id,
+          createdAt: t,
+        });
+      });
     });
 
     describe('secrets', () => {

@@ -442,6 +442,29 @@ return redis.call('HGETALL', rp(root) .. 'apr:' .. id)
 `,
 );
 
+/**
+ * ARGV after the prefixes: HSCAN cursor, count. One step through the approval index:
+ * { next cursor, id, fields, id, fields, … } (an id whose record is gone is left out).
+ */
+export const LIST_APPROVALS = script(
+  'listApprovals',
+  `${READS}${COMMON_LUA}
+local cursor, count = nx(), nx()
+local page = redis.call('HSCAN', G .. 'aproot', cursor, 'COUNT', count)
+local out = { page[1] }
+local entries = page[2]
+for i = 1, #entries, 2 do
+  local id, root = entries[i], entries[i + 1]
+  local fields = redis.call('HGETALL', rp(root) .. 'apr:' .. id)
+  if #fields > 0 then
+    out[#out + 1] = id
+    out[#out + 1] = fields
+  end
+end
+return out
+`,
+);
+
 /** ARGV after the prefixes: id. { record JSON, revokedAt|'' } or an empty list. */
 export const GET_KEY = script(
   'getKey',
@@ -629,6 +652,7 @@ export const SCRIPTS = [
   LIST_PENDING,
   GET_CHECKPOINT,
   GET_APPROVAL,
+  LIST_APPROVALS,
   GET_KEY,
   GET_COUNTER,
   INSERT_KEY,
