@@ -76,6 +76,17 @@ export interface GuardOptions {
   auditKey?: CredentialSource;
 }
 
+/** What a key has spent or reserved in USD, and the caps of its own windows (null: uncapped). */
+export interface KeySpend {
+  lifetimeUsd: number;
+  hourUsd: number;
+  dayUsd: number;
+  /** The key's own caps: lifetime (the lower of `perKey` and, for a run key, `perRun`), hour, day. */
+  caps: { lifetimeUsd: number | null; hourUsd: number | null; dayUsd: number | null };
+  /** Alert thresholds in percent of each cap, from the key's policy. */
+  alerts: number[];
+}
+
 export interface Guard {
   readonly keys: VaultKeys;
   readonly store: Store;
@@ -109,8 +120,8 @@ export interface Guard {
    * framework's own approval request before running a tool.
    */
   needsApproval(request: ExecuteRequest): Promise<boolean>;
-  /** USD spent or reserved by a key: lifetime, this UTC hour and this UTC day. */
-  spend(keyId: string): Promise<{ lifetimeUsd: number; hourUsd: number; dayUsd: number }>;
+  /** USD spent or reserved by a key (lifetime, this UTC hour, this UTC day), and its own caps on each. */
+  spend(keyId: string): Promise<KeySpend>;
   /**
    * Calls nobody is finishing: an unknown outcome (a timeout, a crash, a vendor without an
    * idempotency key), or a call whose lease ended without a settlement — oldest first. Each still
@@ -278,14 +289,29 @@ class SpendGuard implements Guard {
     return !('code' in priced) && needsApproval(auth.policy, priced.rules, priced.costMicros);
   }
 
-  async spend(keyId: string) {
+  async spend(keyId: string): Promise<KeySpend> {
     const now = this.#now();
-    const [life, hour, day] = await Promise.all([
+    const [life, hour, day, key, policy] = await Promise.all([
       this.store.getCounter(lifetimeCounterId(keyId)),
       this.store.getCounter(hourWindow(keyId, now).id),
       this.store.getCounter(dayWindow(keyId, now).id),
+      this.keys.get(keyId),
+      this.keys.policy(keyId),
     ]);
-    return { lifetimeUsd: microsToUsd(life), hourUsd: microsToUsd(hour), dayUsd: microsToUsd(day) };
+    const caps = policy?.caps ?? {};
+    const isRun = key !== undefined && key.parentId !== null;
+    const lifetimeCap = [caps.perKey, isRun ? caps.perRun : undefined].filter((c) => c !== undefined);
+    return {
+      lifetimeUsd: microsToUsd(life),
+      hourUsd: microsToUsd(hour),
+      dayUsd: microsToUsd(day),
+      caps: {
+        lifetimeUsd: lifetimeCap.length > 0 ? Math.min(...(lifetimeCap as number[])) : null,
+        hourUsd: caps.perHour ?? null,
+        dayUsd: caps.perDay ?? null,
+      },
+      alerts: [...(policy?.alerts ?? [])],
+    };
   }
 
   async pending(options: { limit?: number } = {}): Promise<PendingCall[]> {

@@ -42,6 +42,7 @@ export {
   type ExecuteRequest,
   type Guard,
   type GuardOptions,
+  type KeySpend,
   type Settlement,
   type ToolCallRequest,
   type VendorCallContext,

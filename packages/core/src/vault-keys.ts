@@ -201,6 +201,14 @@ export class VaultKeys {
     return this.#store.getKey(keyId);
   }
 
+  /** The policy a key works under (its root's, narrowed down its chain); undefined for an unknown key. */
+  async policy(keyId: string): Promise<ResolvedPolicy | undefined> {
+    const key = await this.#record(keyId);
+    if (!key) return undefined;
+    for (const id of key.chain) if (!(await this.#record(id))) return undefined;
+    return this.#policyOf(key);
+  }
+
   async list(): Promise<KeyRecord[]> {
     return this.#store.listKeys();
   }
