@@ -1,6 +1,14 @@
 import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { auditAnchor, chainAudit, GENESIS_HASH, verifyAuditChain, verifyAuditRows } from './audit-chain.ts';
+import {
+  auditAnchor,
+  chainAudit,
+  GENESIS_HASH,
+  verifyAuditChain,
+  verifyAuditLog,
+  verifyAuditRows,
+} from './audit-chain.ts';
 import type { AuditEntry, AuditHead, AuditRow } from './store.ts';
 
 function entry(code: string): AuditEntry {
@@ -153,5 +161,80 @@ describe('audit chain against its head and anchor', () => {
       problem: 'anchor_mismatch',
       message: 'the anchor of audit row 5 is not signed by the audit key',
     });
+  });
+});
+
+describe('verifyAuditLog: the chain read page by page', () => {
+  const KEY = 'audit-key-for-tests';
+  const reader = (rows: readonly AuditRow[]) => {
+    const sorted = [...rows].sort((a, b) => a.seq - b.seq);
+    return async (afterSeq: number, limit: number) => sorted.filter((r) => r.seq > afterSeq).slice(0, limit);
+  };
+  const headOf = (rows: readonly AuditRow[], anchored = true): AuditHead => {
+    const last = rows.at(-1) as AuditRow;
+    return {
+      seq: last.seq,
+      hash: last.hash,
+      anchor: anchored ? auditAnchor(KEY, last.seq, last.hash) : null,
+    };
+  };
+
+  it('gives the verdict verifyAuditChain gives, for every page size and tamper, reporting progress per page', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.constantFrom('none', 'edit', 'delete', 'truncate', 'forge'),
+        fc.nat(),
+        async (n, pageSize, tamper, at) => {
+          const rows = chain(n);
+          const head = headOf(rows);
+          const i = at % n;
+          if (tamper === 'edit') rows[i] = { ...(rows[i] as AuditRow), amount: 99 };
+          if (tamper === 'delete') rows.splice(i, 1);
+          if (tamper === 'truncate') rows.splice(i);
+          if (tamper === 'forge') {
+            const { seq: _s, prevHash: _p, hash: _h, ...rest } = rows[i] as AuditRow;
+            rows[i] = chainAudit({ ...rest, amount: 99 }, rows[i - 1]);
+          }
+          const progress: number[] = [];
+          const paged = await verifyAuditLog(reader(rows), head, {
+            anchorKey: KEY,
+            pageSize,
+            onProgress: (checked) => progress.push(checked),
+          });
+          expect(paged).toEqual(verifyAuditChain(rows, head, { anchorKey: KEY }));
+          if (tamper === 'none') expect(paged).toEqual({ ok: true, rows: n });
+          else expect(paged.ok).toBe(false);
+          if (paged.ok) expect(progress.at(-1)).toBe(n);
+          // Progress only grows, by at most a page at a time.
+          progress.forEach((p, k) => {
+            expect(p - (progress[k - 1] ?? 0)).toBeLessThanOrEqual(pageSize);
+            expect(p).toBeGreaterThanOrEqual(progress[k - 1] ?? 0);
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads pages after the last seq it checked, never the whole log at once', async () => {
+    const rows = chain(25);
+    const asked: [number, number][] = [];
+    const read = reader(rows);
+    const verdict = await verifyAuditLog(
+      (after, limit) => {
+        asked.push([after, limit]);
+        return read(after, limit);
+      },
+      headOf(rows, false),
+      { pageSize: 10 },
+    );
+    expect(verdict).toEqual({ ok: true, rows: 25 });
+    expect(asked).toEqual([
+      [0, 10],
+      [10, 10],
+      [20, 10],
+    ]);
   });
 });

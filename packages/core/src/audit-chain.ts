@@ -87,8 +87,8 @@ export function verifyAuditRows(rows: Iterable<AuditRow>): AuditVerdict {
  * seq must exist with the head's hash, so deleting the newest rows (or all of them) is caught.
  * With `anchorKey`, the head's anchor must carry a valid HMAC and the row it names must still
  * have its hash, so a chain rewritten consistently from its first row, head included, is caught
- * too; with a key and no anchor at all, the anchor was removed. Read the head before the rows: rows appended in between chain on from the head's row and
- * pass.
+ * too; with a key and no anchor at all, the anchor was removed. Read the head before the rows:
+ * rows appended in between chain on from the head's row and pass.
  */
 export function verifyAuditChain(
   rows: Iterable<AuditRow>,
@@ -96,21 +96,65 @@ export function verifyAuditChain(
   options: { anchorKey?: string } = {},
 ): AuditVerdict {
   const list = [...rows];
-  const count = list.length;
-  const broken = checkRows(list);
-  if (broken) return broken;
+  // The rows passed checkRows, so row n sits at index n - 1.
+  return checkRows(list) ?? checkHead(list.length, (seq) => list[seq - 1]?.hash, head, options);
+}
+
+/** Reads up to `limit` rows in seq order with seq above `afterSeq` (a store's `readAudit`). */
+export type AuditPageReader = (afterSeq: number, limit: number) => Promise<AuditRow[]>;
+
+export interface VerifyAuditLogOptions {
+  anchorKey?: string;
+  /** Rows read per page. Default: 1,000. */
+  pageSize?: number;
+  /** Called after each page with the rows checked so far. */
+  onProgress?: (rowsChecked: number) => void;
+}
+
+/**
+ * `verifyAuditChain` over a log read page by page, in constant memory: what verifying a log of
+ * millions of rows takes. Pages come in seq order, so a row out of place shows as one missing.
+ */
+export async function verifyAuditLog(
+  read: AuditPageReader,
+  head: AuditHead | undefined,
+  options: VerifyAuditLogOptions = {},
+): Promise<AuditVerdict> {
+  const pageSize = options.pageSize ?? 1000;
+  const check = new ChainCheck();
+  const wanted = new Set([head?.seq, head?.anchor?.seq]);
+  const hashes = new Map<number, string>();
+  for (;;) {
+    const page = await read(check.lastSeq, pageSize);
+    for (const row of page) {
+      const failure = check.push(row);
+      if (failure) return failure;
+      if (wanted.has(row.seq)) hashes.set(row.seq, row.hash);
+    }
+    options.onProgress?.(check.count);
+    if (page.length < pageSize) break;
+  }
+  return checkHead(check.count, (seq) => hashes.get(seq), head, options);
+}
+
+/** The head against the rows: `hashAt(seq)` is the hash of the row at that seq, if there is one. */
+function checkHead(
+  count: number,
+  hashAt: (seq: number) => string | undefined,
+  head: AuditHead | undefined,
+  options: { anchorKey?: string },
+): AuditVerdict {
   if (!head) {
     if (count === 0) return { ok: true, rows: 0 };
     return fail(count, count, 'head_missing', `the audit head is missing, yet rows 1 to ${count} exist`);
   }
-  // The rows passed checkRows, so row n sits at index n - 1.
-  const atHead = list[head.seq - 1];
-  if (!atHead) {
+  const atHead = hashAt(head.seq);
+  if (atHead === undefined) {
     const first = count + 1;
     const which = first === head.seq ? `row ${first} is` : `rows ${first} to ${head.seq} are`;
     return fail(count, first, 'truncated', `audit ${which} missing: the head is at row ${head.seq}`);
   }
-  if (atHead.hash !== head.hash) {
+  if (atHead !== head.hash) {
     return fail(count, head.seq, 'edited', `audit row ${head.seq} was edited: its hash is not the head's`);
   }
   const anchor = head.anchor;
@@ -133,7 +177,7 @@ export function verifyAuditChain(
         `the anchor of audit row ${anchor.seq} is not signed by the audit key`,
       );
     }
-    if (list[anchor.seq - 1]?.hash !== anchor.hash) {
+    if (hashAt(anchor.seq) !== anchor.hash) {
       return fail(
         count,
         anchor.seq,
@@ -147,14 +191,37 @@ export function verifyAuditChain(
 
 /** The first row whose seq or hash is not what an untouched chain would have there. */
 function checkRows(list: readonly AuditRow[]): Failure | undefined {
-  const seqs = new Set(list.map((row) => row.seq));
-  let previous: { seq: number; hash: string } | undefined;
-  for (const [index, row] of list.entries()) {
-    const count = index + 1;
-    const expectedSeq = (previous?.seq ?? 0) + 1;
+  const check = new ChainCheck(new Set(list.map((row) => row.seq)));
+  for (const row of list) {
+    const failure = check.push(row);
+    if (failure) return failure;
+  }
+  return undefined;
+}
+
+/**
+ * The chain checked one row at a time. With every seq of the list known up front, a later row
+ * listed first is told apart from a deleted one; read from a store in seq order, it cannot be.
+ */
+class ChainCheck {
+  readonly #seqs: ReadonlySet<number> | undefined;
+  #previous: { seq: number; hash: string } | undefined;
+  count = 0;
+
+  constructor(seqs?: ReadonlySet<number>) {
+    this.#seqs = seqs;
+  }
+
+  get lastSeq(): number {
+    return this.#previous?.seq ?? 0;
+  }
+
+  push(row: AuditRow): Failure | undefined {
+    const count = ++this.count;
+    const expectedSeq = this.lastSeq + 1;
     if (row.seq > expectedSeq) {
       // A swap puts a later row first; a deletion leaves the seq nowhere.
-      if (seqs.has(expectedSeq)) {
+      if (this.#seqs?.has(expectedSeq)) {
         return fail(
           count,
           expectedSeq,
@@ -173,13 +240,13 @@ function checkRows(list: readonly AuditRow[]): Failure | undefined {
       return fail(count, row.seq, 'reordered', `audit row ${row.seq} appears twice or out of order`);
     }
     const { seq: _seq, prevHash, hash, ...entry } = row;
-    const recomputed = chainAudit(entry, previous);
+    const recomputed = chainAudit(entry, this.#previous);
     if (prevHash !== recomputed.prevHash || hash !== recomputed.hash) {
       return fail(count, row.seq, 'edited', `audit row ${row.seq} was edited`);
     }
-    previous = { seq: row.seq, hash };
+    this.#previous = { seq: row.seq, hash };
+    return undefined;
   }
-  return undefined;
 }
 
 function fail(rows: number, seq: number, problem: AuditProblem, message: string): Failure {

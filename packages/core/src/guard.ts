@@ -1,5 +1,5 @@
 import type { AuditVerdict } from './audit-chain.ts';
-import { auditAnchor, verifyAuditChain } from './audit-chain.ts';
+import { auditAnchor, type VerifyAuditLogOptions, verifyAuditLog } from './audit-chain.ts';
 import { Credentials } from './credentials.ts';
 import type { ExecuteDecision } from './decision.ts';
 import { parseDuration } from './duration.ts';
@@ -76,6 +76,9 @@ export interface GuardOptions {
   auditKey?: CredentialSource;
 }
 
+/** How `audit.verify` reads the log: page size and a progress callback. */
+export type AuditVerifyOptions = Omit<VerifyAuditLogOptions, 'anchorKey'>;
+
 /** What a key has spent or reserved in USD, and the caps of its own windows (null: uncapped). */
 export interface KeySpend {
   lifetimeUsd: number;
@@ -112,7 +115,8 @@ export interface Guard {
   readonly audit: {
     /** Audit rows in seq order, filtered (key, root, run, decision, code, vendor, time) and paged. */
     list(query?: AuditQuery): Promise<AuditRow[]>;
-    verify(): Promise<AuditVerdict>;
+    /** Recompute the whole chain against the head (and anchor), page by page in constant memory. */
+    verify(options?: AuditVerifyOptions): Promise<AuditVerdict>;
   };
   /**
    * Whether the key's policy wants a human's yes before this call (an approval rule matches it).
@@ -199,11 +203,14 @@ class SpendGuard implements Guard {
 
   readonly audit = {
     list: (query?: AuditQuery) => this.store.readAudit(query),
-    verify: async (): Promise<AuditVerdict> => {
+    verify: async (options: AuditVerifyOptions = {}): Promise<AuditVerdict> => {
       // The head before the rows: rows appended in between chain on from it.
       const head = await this.store.auditHead();
       const anchorKey = this.#auditKey?.resolve('audit');
-      return verifyAuditChain(await this.store.readAudit(), head, anchorKey ? { anchorKey } : {});
+      return verifyAuditLog((afterSeq, limit) => this.store.readAudit({ afterSeq, limit }), head, {
+        ...options,
+        ...(anchorKey && { anchorKey }),
+      });
     },
   };
 

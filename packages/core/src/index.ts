@@ -2,7 +2,9 @@ export {
   type AuditProblem,
   type AuditVerdict,
   auditAnchor,
+  type VerifyAuditLogOptions,
   verifyAuditChain,
+  verifyAuditLog,
   verifyAuditRows,
 } from './audit-chain.ts';
 export { type CanonicalJsonOptions, canonicalJson, contentHash, sha256Hex } from './canonical-json.ts';
@@ -37,6 +39,7 @@ export {
 export { isToolRefusal, stopsTheRun, type ToolRefusal, toolRefusal } from './front-end/tool-refusal.ts';
 export { handleVendorRequest, type VendorRequestOptions } from './front-end/vendor-request.ts';
 export {
+  type AuditVerifyOptions,
   createGuard,
   type ExecuteOptions,
   type ExecuteRequest,
