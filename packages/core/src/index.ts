@@ -46,6 +46,8 @@ export {
   type Guard,
   type GuardOptions,
   type KeySpend,
+  type PendingCall,
+  type Reconciliation,
   type Settlement,
   type ToolCallRequest,
   type VendorCallContext,

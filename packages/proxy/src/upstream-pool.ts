@@ -12,11 +12,27 @@ export interface UpstreamPool {
  */
 export function createUpstreamPool(): UpstreamPool {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
-  const send = (input: string | URL | Request, init?: RequestInit) =>
+  const send = async (input: string | URL | Request, init?: RequestInit) => {
+    // undici's fetch only knows its own Request class; a global Request (Node bundles another
+    // copy of undici) would be read as the URL "[object Request]". So pass its parts instead.
+    const parts =
+      input instanceof Request
+        ? {
+            url: input.url,
+            init: {
+              method: input.method,
+              headers: input.headers,
+              signal: input.signal,
+              ...(input.body !== null && { body: new Uint8Array(await input.arrayBuffer()) }),
+            },
+          }
+        : { url: input, init: {} };
     // undici's own types describe the same WHATWG fetch as the global one's.
-    undiciFetch(input as Parameters<typeof undiciFetch>[0], {
+    return (await undiciFetch(parts.url as Parameters<typeof undiciFetch>[0], {
+      ...(parts.init as Parameters<typeof undiciFetch>[1]),
       ...(init as Parameters<typeof undiciFetch>[1]),
       dispatcher: agent,
-    }) as unknown as Promise<Response>;
+    })) as unknown as Response;
+  };
   return { fetch: send, close: () => agent.close() };
 }

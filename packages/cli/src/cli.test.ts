@@ -1,0 +1,359 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { createGuard, SqliteStore, VendorCallError } from '@spendguard/core';
+import { createFakeStripe, type FakeServer } from '@spendguard/testkit';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, spawnCli, waitForStderr } from './cli-runner.ts';
+
+const STRIPE_SECRET = 'sk_test_cli_REAL_stripe_secret_0123456789';
+const ADMIN_TOKEN = 'cli-test-admin-token-0123456789abcdef';
+const POLICY = `policies:
+  billing-agent:
+    stripe:
+      allow:
+        - POST /v1/charges: { amount: { max: 50000 }, currency: { in: [usd] } }
+    caps: { perRun: 1000, perDay: 5000 }
+    approval: { above: 300 }
+    alerts: [80]
+credentials:
+  stripe: { env: SG_CLI_TEST_STRIPE }
+`;
+
+let dir: string;
+let fakeStripe: ReturnType<typeof createFakeStripe>;
+let stripeServer: FakeServer;
+const env = () => ({ SG_CLI_TEST_STRIPE: STRIPE_SECRET, SPENDGUARD_ADMIN_TOKEN: ADMIN_TOKEN });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'spendguard-cli-'));
+  writeFileSync(join(dir, 'spendguard.yaml'), POLICY);
+  fakeStripe = createFakeStripe({ secretKey: STRIPE_SECRET });
+  stripeServer = await fakeStripe.listen();
+});
+afterAll(async () => {
+  await stripeServer.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const cli = (args: string[], extraEnv: Record<string, string | undefined> = {}) =>
+  runCli(args, { cwd: dir, env: { ...env(), ...extraEnv } });
+
+describe('usage', () => {
+  it('--help exits 0 listing every command; a bad flag or command exits 2 naming the nearest valid one', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const command of [
+      'init',
+      'serve',
+      'keys',
+      'spend',
+      'audit',
+      'approvals',
+      'pending',
+      'migrate',
+      'policy',
+      'mcp',
+    ]) {
+      expect(help.stdout).toContain(`  ${command}`);
+    }
+    expect(help.stdout).toContain('Exit codes: 0 ok, 1 denied or a failed check, 2 usage error');
+    const flag = await cli(['spend', '--jsn']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("unknown option '--jsn'");
+    expect(flag.stderr).toContain('Did you mean --json?');
+    const command = await cli(['keys', 'revok', 'key_1']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain('Did you mean revoke?');
+    const missing = await cli(['keys', 'issue']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '--policy <name>' not specified");
+  });
+
+  it('init writes a starter policy that policy check accepts; a broken one exits 1 naming the path', async () => {
+    const sub = mkdtempSync(join(dir, 'init-'));
+    const init = await runCli(['init', '--vendors', 'stripe,twilio,resend'], { cwd: sub });
+    expect(init.code).toBe(0);
+    const text = readFileSync(join(sub, 'spendguard.yaml'), 'utf8');
+    expect(text).toContain('STRIPE_SECRET_KEY');
+    expect(text).toContain('twilio:');
+    const again = await runCli(['init'], { cwd: sub });
+    expect(again).toMatchObject({ code: 2 });
+    expect(again.stderr).toContain('pass --force');
+    const check = await runCli(['policy', 'check', '--json'], { cwd: sub });
+    expect(check.code).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({
+      ok: true,
+      policies: { 'billing-agent': { name: 'billing-agent' } },
+    });
+    writeFileSync(join(sub, 'bad.yaml'), text.replace('caps:', 'cap:'));
+    const bad = await runCli(['policy', 'check', 'bad.yaml'], { cwd: sub });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/cap/);
+    expect(bad.stdout).toContain('billing-agent');
+  });
+});
+
+describe('against a running `spendguard serve`', () => {
+  let serve: ChildProcess;
+  let proxyUrl: string;
+  let adminUrl: string;
+  const store = () => `sqlite:${join(dir, 'served.db')}`;
+
+  beforeAll(async () => {
+    serve = spawnCli(
+      [
+        'serve',
+        '--store',
+        store(),
+        '--port',
+        '0',
+        '--admin-port',
+        '0',
+        '--upstream',
+        `stripe=${stripeServer.url}`,
+      ],
+      { cwd: dir, env: env() },
+    );
+    const [proxy, admin] = await waitForStderr(serve, [
+      /proxy on (http:\/\/\S+)/,
+      /admin API on (http:\/\/\S+)/,
+    ]);
+    proxyUrl = (proxy as RegExpExecArray)[1] as string;
+    adminUrl = (admin as RegExpExecArray)[1] as string;
+  });
+  afterAll(async () => {
+    serve.kill('SIGTERM');
+    await new Promise((resolve) => serve.once('exit', resolve));
+  });
+
+  const admin = (args: string[], extra: Record<string, string | undefined> = {}) =>
+    cli([...args, '--admin-url', adminUrl], extra);
+
+  it('issues a key, runs calls through the proxy, shows them in spend and audit tail, and revoke stops a running loop', async () => {
+    const issued = await admin(['keys', 'issue', '--policy', 'billing-agent', '--name', 'nightly', '--json']);
+    expect(issued.code).toBe(0);
+    const { key: root, token: rootToken } = JSON.parse(issued.stdout) as {
+      key: { id: string };
+      token: string;
+    };
+    const derived = await admin(['keys', 'derive', '--run', 'run-1', '--cap-run', '500', '--json'], {
+      SPENDGUARD_KEY: rootToken,
+    });
+    expect(derived.code).toBe(0);
+    const run = JSON.parse(derived.stdout) as { key: { id: string; runId: string }; token: string };
+    expect(run.key.runId).toBe('run-1');
+    // The token is printed once, at issue; no listing repeats it.
+    const listed = await admin(['keys', 'list', '--json']);
+    expect(listed.stdout).not.toContain(rootToken);
+    expect(listed.stdout).not.toContain('sk_sg_');
+    expect(
+      JSON.parse(listed.stdout)
+        .map((k: { id: string }) => k.id)
+        .sort(),
+    ).toEqual([root.id, run.key.id].sort());
+
+    // The agent: the official Stripe SDK pointed at the proxy with its run key, charging in a loop.
+    const { hostname, port } = new URL(proxyUrl);
+    const stripe = new Stripe(run.token, {
+      host: hostname,
+      port: Number(port),
+      protocol: 'http',
+      maxNetworkRetries: 0,
+    });
+    let n = 0;
+    let deniedAt: number | undefined;
+    let denial: unknown;
+    const loop = (async () => {
+      while (deniedAt === undefined && n < 400) {
+        n++;
+        try {
+          await stripe.charges.create({
+            amount: 100,
+            currency: 'usd',
+            source: 'tok_visa',
+            metadata: { order: `o${n}` },
+          });
+        } catch (error) {
+          deniedAt = performance.now();
+          denial = error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    while (n < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    const spend = await admin(['spend', '--root', root.id, '--json']);
+    const runSpend = (
+      JSON.parse(spend.stdout) as { keyId: string; lifetimeUsd: number; caps: { lifetimeUsd: number } }[]
+    ).find((s) => s.keyId === run.key.id);
+    expect(runSpend?.lifetimeUsd).toBeGreaterThanOrEqual(4);
+    expect(runSpend?.caps.lifetimeUsd).toBe(500);
+    const tail = await admin(['audit', 'tail', '-n', '3', '--run', 'run-1', '--json']);
+    const rows = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(3);
+    for (const row of rows)
+      expect(row).toMatchObject({ decision: 'executed', runId: 'run-1', vendor: 'stripe' });
+    const human = await admin(['audit', 'tail', '-n', '2']);
+    expect(human.stdout).toContain('executed');
+    expect(human.stdout).toContain('POST /v1/charges');
+
+    const asked = performance.now();
+    const revoked = await admin(['keys', 'revoke', run.key.id]);
+    const revokedAt = performance.now();
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`revoked ${run.key.id}`);
+    await loop;
+    expect(deniedAt).toBeDefined();
+    expect((denial as { code?: string }).code).toBe('spendguard_key_revoked');
+    // The denial can come before the command has even exited: the store decides at once.
+    const latency = (deniedAt as number) - asked;
+    console.log(
+      `revoke → the agent's next call denied ${latency.toFixed(0)} ms after \`spendguard keys revoke\` started ` +
+        `(the command took ${(revokedAt - asked).toFixed(0)} ms, mostly Node start-up; the loop is paced at 20 ms)`,
+    );
+    expect(deniedAt as number).toBeLessThan(revokedAt + 1000);
+    const charged = fakeStripe.ledger.list('charge').length;
+    const executed = (
+      await admin(['audit', 'tail', '-n', '1000', '--run', 'run-1', '--decision', 'executed', '--json'])
+    ).stdout
+      .trim()
+      .split('\n').length;
+    expect(charged).toBe(executed);
+  });
+
+  it('refuses a wrong admin token with exit 1 and says which variable to set', async () => {
+    const wrong = await admin(['keys', 'list'], { SPENDGUARD_ADMIN_TOKEN: 'not-the-admin-token-at-all-000' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('refused the admin token');
+    const none = await admin(['keys', 'list'], { SPENDGUARD_ADMIN_TOKEN: undefined });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('SPENDGUARD_ADMIN_TOKEN');
+  });
+
+  it('audit verify passes, then exits 1 naming the row someone edited in the database', async () => {
+    const ok = await admin(['audit', 'verify']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/audit log intact: \d+ rows/);
+    const db = new DatabaseSync(join(dir, 'served.db'));
+    db.prepare("UPDATE sg_audit SET data = json_set(data, '$.amount', 9999) WHERE seq = 2").run();
+    db.close();
+    const broken = await admin(['audit', 'verify', '--json']);
+    expect(broken.code).toBe(1);
+    expect(JSON.parse(broken.stdout)).toMatchObject({ ok: false, seq: 2, problem: 'edited' });
+    const human = await admin(['audit', 'verify']);
+    expect(human.stdout).toContain('BROKEN at row 2');
+  });
+
+  it('audit tail -f prints a row written after it started', async () => {
+    const follow = spawnCli(
+      ['audit', 'tail', '-n', '0', '-f', '--interval', '100', '--admin-url', adminUrl, '--json'],
+      {
+        cwd: dir,
+        env: env(),
+      },
+    );
+    let out = '';
+    follow.stdout?.on('data', (chunk) => {
+      out += chunk;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const issued = await admin(['keys', 'issue', '--policy', 'billing-agent', '--json']);
+    const token = JSON.parse(issued.stdout).token as string;
+    const { hostname, port } = new URL(proxyUrl);
+    const stripe = new Stripe(token, {
+      host: hostname,
+      port: Number(port),
+      protocol: 'http',
+      maxNetworkRetries: 0,
+    });
+    const charge = await stripe.charges.create({
+      amount: 250,
+      currency: 'usd',
+      source: 'tok_visa',
+      metadata: { order: 'follow' },
+    });
+    for (let i = 0; i < 100 && !out.includes(charge.id); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    follow.kill('SIGTERM');
+    expect(out).toContain(charge.id);
+    expect(JSON.parse(out.trim().split('\n').at(-1) as string)).toMatchObject({
+      decision: 'executed',
+      amount: 2.5,
+    });
+  });
+});
+
+describe('directly on a store', () => {
+  it('lists and approves a pending approval, and settles an unknown outcome, with --store', async () => {
+    const file = join(dir, 'direct.db');
+    process.env.SG_CLI_TEST_STRIPE = STRIPE_SECRET;
+    const guard = createGuard({ policies: join(dir, 'spendguard.yaml'), store: new SqliteStore({ file }) });
+    const root = await guard.keys.issueRoot({ policy: 'billing-agent' });
+    const big = {
+      key: root.token,
+      vendor: 'stripe',
+      method: 'POST',
+      path: '/v1/charges',
+      params: { amount: '40000', currency: 'usd', source: 'tok_visa' },
+    };
+    expect((await guard.execute(big, async () => ({ id: 'ch_big', amount: 40000 }))).decision).toBe(
+      'needs_approval',
+    );
+    const timeout = { ...big, params: { amount: '1500', currency: 'usd', source: 'tok_visa' } };
+    await guard.execute(timeout, async () => {
+      throw new VendorCallError('socket hang up', { outcome: 'unknown' });
+    });
+    const direct = (args: string[]) => cli([...args, '--store', `sqlite:${file}`]);
+
+    const approvals = await direct(['approvals', 'list', '--json']);
+    expect(approvals.code).toBe(0);
+    const [pendingApproval] = JSON.parse(approvals.stdout) as { id: string; costMicros: number }[];
+    expect(pendingApproval?.costMicros).toBe(400_000_000);
+    const approved = await direct([
+      'approvals',
+      'approve',
+      pendingApproval?.id as string,
+      '--by',
+      'lead@shop',
+    ]);
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toContain('approved by lead@shop');
+    expect((await guard.execute(big, async () => ({ id: 'ch_big', amount: 40000 }))).decision).toBe(
+      'executed',
+    );
+
+    const pending = await direct(['pending', 'list', '--json']);
+    const [call] = JSON.parse(pending.stdout) as { checkpointId: string; reservedUsd: number }[];
+    expect(call?.reservedUsd).toBe(15);
+    const settled = await direct([
+      'pending',
+      'reconcile',
+      call?.checkpointId as string,
+      '--outcome',
+      'failed',
+      '--by',
+      'oncall',
+    ]);
+    expect(settled.code).toBe(0);
+    expect(settled.stdout).toContain('settled: failed');
+    expect(JSON.parse((await direct(['pending', 'list', '--json'])).stdout)).toEqual([]);
+    const unknown = await direct([
+      'pending',
+      'reconcile',
+      call?.checkpointId as string,
+      '--outcome',
+      'failed',
+    ]);
+    expect(unknown.code).toBe(1);
+    const bad = await direct(['pending', 'reconcile', 'cp_x', '--outcome', 'maybe']);
+    expect(bad.code).toBe(2);
+    await guard.close();
+  });
+});

@@ -1,0 +1,2 @@
+export { EXIT } from './cli-error.ts';
+export { buildProgram, main } from './program.ts';

@@ -1,0 +1,40 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect, it } from 'vitest';
+import { createUpstreamPool } from './upstream-pool.ts';
+
+it("sends a global Request's method, headers and body upstream (undici's fetch knows only its own Request class)", async () => {
+  const seen: { method?: string; url?: string; auth?: string; body: string } = { body: '' };
+  const server = createServer((req, res) => {
+    seen.method = req.method;
+    seen.url = req.url;
+    seen.auth = req.headers.authorization;
+    req.on('data', (chunk) => {
+      seen.body += chunk;
+    });
+    req.on('end', () => res.end('{"ok":true}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const pool = createUpstreamPool();
+  try {
+    const { port } = server.address() as AddressInfo;
+    const response = await pool.fetch(
+      new Request(`http://127.0.0.1:${port}/v1/charges?expand=x`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk_test_x', 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'amount=100&currency=usd',
+      }),
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ ok: true });
+    expect(seen).toEqual({
+      method: 'POST',
+      url: '/v1/charges?expand=x',
+      auth: 'Bearer sk_test_x',
+      body: 'amount=100&currency=usd',
+    });
+  } finally {
+    await pool.close();
+    server.close();
+  }
+});
