@@ -12,7 +12,7 @@ export default defineConfig({
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['vitest', 'fast-check', 'stripe', 'twilio'],
+  external: ['vitest', 'fast-check', 'stripe', 'twilio', '@opentelemetry/api'],
   // node:sqlite exists only under its node: name.
   removeNodeProtocol: false,
 });

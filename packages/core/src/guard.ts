@@ -32,6 +32,7 @@ import type {
   Store,
 } from './store.ts';
 import { SqliteStore } from './stores/sqlite-store.ts';
+import { decisionAttributes, inSpan, loadTelemetry, SPANS } from './telemetry.ts';
 import { VaultKeys } from './vault-keys.ts';
 import { classifyVendorError, type VendorOutcome } from './vendor-errors.ts';
 import { DEFAULT_PROFILES } from './vendors/default-profiles.ts';
@@ -174,6 +175,7 @@ class SpendGuard implements Guard {
 
   constructor(document: PolicyDocument, options: GuardOptions) {
     this.store = options.store ?? new SqliteStore();
+    void loadTelemetry();
     this.#now = options.now ?? Date.now;
     this.#profiles = new Map((options.profiles ?? DEFAULT_PROFILES).map((p) => [p.vendor, p]));
     this.#credentials = new Credentials(document.credentials);
@@ -220,7 +222,22 @@ class SpendGuard implements Guard {
     options: ExecuteOptions<T> = {},
   ): Promise<ExecuteDecision<T>> {
     if (this.#unrecorded.length > 0) await this.#recordUnrecorded();
-    const decision = await this.#executeVendorCall(request, vendorCall, options);
+    const decision = await inSpan(
+      SPANS.execute,
+      {},
+      () => this.#executeVendorCall(request, vendorCall, options),
+      (d) => ({
+        ...decisionAttributes(d),
+        ...('keyId' in d && d.keyId !== undefined && { 'spendguard.key_id': d.keyId }),
+        // Named only for a vendor spendguard knows: the request is untrusted.
+        ...(this.#profiles.has(request.vendor) && {
+          'spendguard.vendor': request.vendor,
+          'spendguard.operation': this.redact(
+            `${String(request.method).toUpperCase()} ${String(request.path).split('?')[0]}`,
+          ).replace(/sk_sg_[0-9a-zA-Z]+/g, '[redacted]'),
+        }),
+      }),
+    );
     if (decision.decision !== 'executed' && decision.decision !== 'replayed') noteRefusal(decision);
     if (this.#auditKey) await this.#anchor();
     return decision;

@@ -98,6 +98,7 @@ export type {
 } from './store.ts';
 export { MemoryStore } from './stores/memory-store.ts';
 export { DEFAULT_SQLITE_FILE, SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.ts';
+export { loadTelemetry, SPANS, withRemoteParent } from './telemetry.ts';
 export { decodeJsonParams, INPUT_LIMITS, toPlainData } from './untrusted-input.ts';
 export {
   type AuthenticatedKey,

@@ -4,6 +4,7 @@ import {
   handleVendorRequest,
   REDACTED,
   Redactor,
+  withRemoteParent,
 } from '@spendguard/core';
 import { traceIdOf } from './correlation.ts';
 import { forwardedHeaders } from './forwarded-headers.ts';
@@ -196,22 +197,24 @@ export function createProxy(options: ProxyOptions): Proxy {
     outcome.guarded = true;
     let response: Response;
     try {
-      response = await handleVendorRequest(governed, {
-        guard,
-        vendor,
-        key,
-        upstream,
-        idempotencyKey,
-        traceId: outcome.traceId,
-        fetch: timedFetch(transport.fetch, {
+      response = await withRemoteParent(request.headers, () =>
+        handleVendorRequest(governed, {
+          guard,
           vendor,
-          timeoutMs: settings.upstreamTimeoutMs,
-          onDone: (ms) => {
-            outcome.upstreamMs += ms;
-            metrics?.upstream(vendor, ms);
-          },
+          key,
+          upstream,
+          idempotencyKey,
+          traceId: outcome.traceId,
+          fetch: timedFetch(transport.fetch, {
+            vendor,
+            timeoutMs: settings.upstreamTimeoutMs,
+            onDone: (ms) => {
+              outcome.upstreamMs += ms;
+              metrics?.upstream(vendor, ms);
+            },
+          }),
         }),
-      });
+      );
     } catch (error) {
       // A transport error: core re-throws it (a governed fetch's caller expects one); a client of
       // the proxy gets an answer in its vendor's shape instead.

@@ -5,6 +5,7 @@ import type { OperationRule } from '../policy.ts';
 import { microsToUsd, needsApproval } from '../policy-check.ts';
 import type { ExecuteOptions, ExecuteRequest, Settlement, VendorCallContext } from '../requests.ts';
 import type { AlertEvent, AuditEntry, AuditRow, CheckpointRecord, FinishInput, Store } from '../store.ts';
+import { decisionAttributes, inSpan, SPANS } from '../telemetry.ts';
 import type { AuthenticatedKey, VaultKeys } from '../vault-keys.ts';
 import type { VendorOutcome } from '../vendor-errors.ts';
 import type { VendorProfile } from '../vendors/vendor-profile.ts';
@@ -105,7 +106,12 @@ export async function runCall<T>(ctx: PipelineContext, input: CallInput<T>): Pro
   for (;;) {
     let begun: Awaited<ReturnType<Store['begin']>>;
     try {
-      begun = await ctx.store.begin({ ...plan, now: ctx.now() });
+      begun = await inSpan(
+        SPANS.begin,
+        { 'spendguard.key_id': auth.key.id, 'spendguard.cost.estimated_usd': info.estimatedCostUsd },
+        () => ctx.store.begin({ ...plan, now: ctx.now() }),
+        (b) => ({ 'spendguard.begin': b.kind }),
+      );
     } catch (error) {
       return storeUnavailable(ctx, error);
     }
@@ -209,7 +215,7 @@ async function callVendor<T>(
   };
   let result: T;
   try {
-    result = await vendorCall(context);
+    result = await inSpan(SPANS.vendorCall, { 'spendguard.resumed': resumed }, () => vendorCall(context));
   } catch (error) {
     const inner = call.kind === 'tool' ? call.innerRefusal() : undefined;
     if (inner) return toolRefused<T>(ctx, checkpoint, inner, input, info);
@@ -328,7 +334,14 @@ async function toolRefused<T>(
  */
 async function finishCall(ctx: PipelineContext, input: FinishInput): Promise<AuditRow | undefined> {
   try {
-    return (await ctx.store.finish(input)).audit;
+    return (
+      await inSpan(
+        SPANS.finish,
+        { 'spendguard.outcome': input.outcome },
+        () => ctx.store.finish(input),
+        (f) => (f.audit ? decisionAttributes(f.audit) : {}),
+      )
+    ).audit;
   } catch {
     if (ctx.unrecorded.length < MAX_UNRECORDED) ctx.unrecorded.push(input);
     return undefined;
