@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { SpendguardError } from './errors.ts';
 import type { CredentialSource } from './policy.ts';
-import { Redactor } from './redactor.ts';
+import { REDACTED, Redactor } from './redactor.ts';
+
+/** A vault token (`sk_sg_` + 64 hex digits), wherever it appears. */
+const VAULT_TOKEN = /sk_sg_[0-9a-fA-F]{64}/g;
 
 /**
  * Resolves each vendor's real secret by reference, at call time (so a rotated secret is picked
@@ -54,9 +57,10 @@ export class Credentials {
 
   /**
    * Replace every secret handed out so far with `[redacted]`, in every form a vendor might echo
-   * it in (see `Redactor`). Secrets shorter than 8 characters are left alone.
+   * it in (see `Redactor`), and every vault token as it is (a tool's error may quote its own run
+   * key). Secrets shorter than 8 characters are left alone.
    */
   redact(text: string): string {
-    return this.#redactor.redact(text);
+    return this.#redactor.redact(text).replace(VAULT_TOKEN, REDACTED);
   }
 }
