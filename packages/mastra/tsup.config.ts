@@ -6,6 +6,16 @@ export default defineConfig({
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['@spendguard/core', '@spendguard/testkit', '@mastra/core', '@mastra/memory', '@mastra/libsql', 'ai', 'stripe', 'zod', 'vitest'],
+  external: [
+    '@spendguard/core',
+    '@spendguard/testkit',
+    '@mastra/core',
+    '@mastra/memory',
+    '@mastra/libsql',
+    'ai',
+    'stripe',
+    'zod',
+    'vitest',
+  ],
   removeNodeProtocol: false,
 });
