@@ -263,7 +263,7 @@ describe('against a running `spendguard serve`', () => {
     follow.stdout?.on('data', (chunk) => {
       out += chunk;
     });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await waitForStderr(follow, [/following the audit log after row \d+/]);
     const issued = await admin(['keys', 'issue', '--policy', 'billing-agent', '--json']);
     const token = JSON.parse(issued.stdout).token as string;
     const { hostname, port } = new URL(proxyUrl);

@@ -204,16 +204,16 @@ Examples:
   program
     .command('mcp')
     .description("the MCP gateway: govern an MCP server's billing tools (see @spendguard/mcp)")
-    .allowUnknownOption()
     .helpOption(false)
-    .argument('[args...]')
-    .action(run(() => import('./commands/mcp.ts')));
+    .argument('[args...]', "the gateway's options (spendguard mcp --help)");
 
   return program;
 }
 
 /** Run the command line; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // `spendguard mcp …` is the gateway's own command line, passed on untouched (`--` included).
+  if (argv[2] === 'mcp') return (await import('./commands/mcp.ts')).default(argv.slice(3));
   const program = buildProgram();
   for (const command of allCommands(program)) command.exitOverride();
   try {

@@ -63,6 +63,7 @@ export async function tail(options: Common & { lines: number; follow?: boolean; 
           );
     for (const row of rows) printRow(out, row);
     let after = Math.max(head, rows.at(-1)?.seq ?? 0);
+    if (options.follow) out.note(`following the audit log after row ${after} (Ctrl-C to stop)`);
     while (options.follow && !stop.signal.aborted) {
       await sleep(options.interval, undefined, { signal: stop.signal }).catch(() => {});
       if (stop.signal.aborted) break;
