@@ -207,7 +207,6 @@ function wrap<TOOL extends FunctionToolLike>(tool: TOOL, settings: WrapSettings)
     const outcome = await guardToolCall(
       {
         ...settings,
-        guard: traceId === undefined ? settings.guard : withTraceId(settings.guard, traceId),
         agentId: settings.agentId ?? caller?.name,
       },
       {
@@ -215,6 +214,7 @@ function wrap<TOOL extends FunctionToolLike>(tool: TOOL, settings: WrapSettings)
         toolCallId,
         runId,
         context,
+        traceId,
         approvedBy: approvedByOf(settings, runContext, details, { toolCallId, runId, caller, context }),
         // The tool's own invoke: its parser, its execute, its error function. A failure its error
         // function turned into text is thrown again, so the checkpoint fails and the model reads why.
@@ -287,24 +287,6 @@ function approvedByOf(
     context: call.context,
   });
   return named || `openai-agents tool approval ${call.toolCallId}`;
-}
-
-/**
- * The guard as `guardToolCall` uses it, with the SDK's trace id on the tool call: core's
- * `ToolCall` has no trace id yet, while `executeTool` (which binds the run, so governed clients'
- * rows get it too) takes one. To hoist: a `traceId` on core's `ToolCall`.
- */
-function withTraceId(guard: Guard, traceId: string): Guard {
-  return new Proxy(guard, {
-    get(target, property) {
-      if (property === 'executeTool') {
-        return (request: Parameters<Guard['executeTool']>[0], run: () => Promise<unknown>) =>
-          target.executeTool({ ...request, traceId }, run);
-      }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }
 
 /** The tool a guarded tool wraps, or the tool itself. */

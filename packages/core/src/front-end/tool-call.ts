@@ -48,6 +48,11 @@ export interface ToolCall {
   context?: unknown;
   /** Who approved this call in the framework's own approval flow. Only from the app, never from model output. */
   approvedBy?: string | undefined;
+  /**
+   * The framework's trace of this call (a LangSmith run id, an OpenAI Agents trace id), on its
+   * audit rows and those of the vendor calls inside it, so a trace joins the audit log. Default: none.
+   */
+  traceId?: string | undefined;
   /** The tool itself; it runs bound to the run (governed clients inside find its key). */
   run: () => Promise<unknown>;
 }
@@ -98,6 +103,7 @@ export async function guardToolCall(settings: ToolCallSettings, call: ToolCall):
       ...(settings.scope && { scope: settings.scope }),
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(call.approvedBy !== undefined && { approvedBy: call.approvedBy }),
+      ...(call.traceId !== undefined && { traceId: call.traceId }),
     },
     // executeTool binds the run (key, runId, toolCallId, agentId, approvedBy) around the tool itself.
     call.run,
