@@ -5,6 +5,8 @@
  */
 import { runAiSdkDemoRows } from '@spendguard/ai-sdk-billing-agent';
 import { SqliteStore } from '@spendguard/core';
+import { runMastraDemoRows } from '@spendguard/mastra-billing-agent';
+import { runOpenAiAgentsDemoRows } from '@spendguard/openai-agents-billing-agent';
 import type { DemoRow } from '@spendguard/testkit/adapters';
 import { renderAudit, renderTable } from './render.ts';
 import { runDemo, violations } from './scenarios.ts';
@@ -13,10 +15,12 @@ const started = performance.now();
 console.log('spendguard demo: each workload runs without, then with spendguard\n');
 const progress = (r: DemoRow) => console.log(`  ${r.id} done: ${r.title}`);
 const results: DemoRow[] = await runDemo({ onScenario: progress });
-// The same failure modes through a real framework loop: the AI SDK's generateText with its mock model.
+// The same failure modes through each framework's real loop, driven by its own offline mock model.
 const store = new SqliteStore();
 try {
-  results.push(...(await runAiSdkDemoRows({ store, onRow: progress })));
+  for (const rows of [runAiSdkDemoRows, runOpenAiAgentsDemoRows, runMastraDemoRows]) {
+    results.push(...(await rows({ store, onRow: progress })));
+  }
 } finally {
   await store.close();
 }
