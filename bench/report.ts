@@ -123,6 +123,8 @@ function metricValue(m: MetricRow): string {
       return `${m.value.toFixed(1)} µs`;
     case 'ms':
       return `${m.value.toFixed(2)} ms`;
+    case 'MB':
+      return `${m.value.toFixed(0)} MB`;
     default:
       return `${m.value} ${m.unit}`;
   }

@@ -1,3 +1,4 @@
+import { cli } from './cli.ts';
 import { coreOverhead } from './core-overhead.ts';
 import { decode } from './decode.ts';
 import { proxy } from './proxy.ts';
@@ -18,6 +19,7 @@ const ALL: { name: string; run: () => Promise<BenchResult> }[] = [
   { name: 'store-round-trips', run: storeRoundTrips },
   { name: 'revoke-latency', run: revokeLatency },
   { name: 'proxy', run: proxy },
+  { name: 'cli', run: cli },
 ];
 
 /** `pnpm bench decode core-overhead` runs only the named benches; no names runs them all. */
