@@ -12,6 +12,8 @@ export default defineConfig({
     '@spendguard/postgres',
     '@spendguard/proxy',
     '@spendguard/mcp',
+    '@spendguard/testkit',
+    'stripe',
     'cli-progress',
     'cli-table3',
     'commander',

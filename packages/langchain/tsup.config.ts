@@ -6,6 +6,15 @@ export default defineConfig({
   dts: true,
   clean: true,
   target: 'node22',
-  external: ['@spendguard/core', '@spendguard/testkit', '@langchain/core', '@langchain/langgraph', 'langchain', 'stripe', 'zod', 'vitest'],
+  external: [
+    '@spendguard/core',
+    '@spendguard/testkit',
+    '@langchain/core',
+    '@langchain/langgraph',
+    'langchain',
+    'stripe',
+    'zod',
+    'vitest',
+  ],
   removeNodeProtocol: false,
 });

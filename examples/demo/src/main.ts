@@ -5,6 +5,7 @@
  */
 import { runAiSdkDemoRows } from '@spendguard/ai-sdk-billing-agent';
 import { SqliteStore } from '@spendguard/core';
+import { runLangChainDemoRows } from '@spendguard/langchain-billing-agent';
 import { runMastraDemoRows } from '@spendguard/mastra-billing-agent';
 import { runOpenAiAgentsDemoRows } from '@spendguard/openai-agents-billing-agent';
 import type { DemoRow } from '@spendguard/testkit/adapters';
@@ -18,7 +19,7 @@ const results: DemoRow[] = await runDemo({ onScenario: progress });
 // The same failure modes through each framework's real loop, driven by its own offline mock model.
 const store = new SqliteStore();
 try {
-  for (const rows of [runAiSdkDemoRows, runOpenAiAgentsDemoRows, runMastraDemoRows]) {
+  for (const rows of [runAiSdkDemoRows, runLangChainDemoRows, runOpenAiAgentsDemoRows, runMastraDemoRows]) {
     results.push(...(await rows({ store, onRow: progress })));
   }
 } finally {

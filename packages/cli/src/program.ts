@@ -193,6 +193,12 @@ Examples:
     .option('--store <url>', 'postgres://… (default: SPENDGUARD_STORE)')
     .action(run(() => import('./commands/migrate.ts')));
 
+  program
+    .command('demo')
+    .description('duplicates and overspend without spendguard, none with it, against a fake Stripe (no keys)')
+    .option('--json', 'print JSON for scripts')
+    .action(run(() => import('./commands/demo.ts')));
+
   const policy = program.command('policy').description('policy files');
   policy
     .command('check')

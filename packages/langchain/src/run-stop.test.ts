@@ -1,0 +1,76 @@
+import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
+import { GraphDrained, RunControl } from '@langchain/langgraph';
+import { RunKeys, RunStoppedError } from '@spendguard/core';
+import { BillingWorld } from '@spendguard/testkit/adapters';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { refusalMessage } from './refusal-message.ts';
+import { runCanAct, runStopOf, stopRun } from './run-stop.ts';
+
+const world = new BillingWorld();
+beforeAll(() => world.start());
+afterAll(() => world.stop());
+beforeEach(() => world.reset());
+
+const stopped = (stop: boolean, code = 'key_revoked') =>
+  refusalMessage(
+    { refused: true, code, reason: 'the vault key was revoked', advice: 'Retrying will not help.' },
+    { toolCallId: 'call_1', name: 'charge', runId: 'thread-1', stopped: stop },
+  );
+
+describe('stopRun', () => {
+  it("aborts the caller's controller with the error, and asks LangGraph to drain naming spendguard's code", () => {
+    const error = new RunStoppedError('the vault key was revoked', { code: 'key_revoked' });
+    const abortController = new AbortController();
+    const control = new RunControl();
+    stopRun(error, { control }, { abortController, drain: true });
+    expect(abortController.signal.reason).toBe(error);
+    expect(control.drainReason).toBe('spendguard key_revoked: the vault key was revoked');
+    const quiet = new RunControl();
+    stopRun(error, { control: quiet }, { drain: false });
+    expect(quiet.drainRequested).toBe(false);
+  });
+});
+
+describe('runStopOf', () => {
+  it('reads the stop from a RunStoppedError, a GraphDrained spendguard asked for, or the stopped state', () => {
+    const error = new RunStoppedError('revoked', { code: 'key_revoked' });
+    expect(runStopOf(error)).toBe(error);
+    const drained = runStopOf(new GraphDrained('spendguard key_expired: the vault key expired\nat noon'));
+    expect(RunStoppedError.isInstance(drained)).toBe(true);
+    expect(drained).toMatchObject({ code: 'key_expired', message: 'the vault key expired\nat noon' });
+    expect(runStopOf(new GraphDrained('sigterm'))).toBeUndefined();
+
+    const ai = new AIMessage({ content: '', tool_calls: [{ id: 'call_1', name: 'charge', args: {} }] });
+    const state = { messages: [new HumanMessage('go'), ai, stopped(true)] };
+    expect(runStopOf(state)).toMatchObject({ code: 'key_revoked', message: 'the vault key was revoked' });
+    // Also after the user asked again on the stopped thread.
+    expect(runStopOf([...state.messages, new HumanMessage('again?')])?.code).toBe('key_revoked');
+    // Not stopped: a plain refusal, or a stop the model has answered since.
+    expect(runStopOf({ messages: [ai, stopped(false)] })).toBeUndefined();
+    expect(runStopOf({ messages: [ai, stopped(true), new AIMessage('ok')] })).toBeUndefined();
+    expect(
+      runStopOf({ messages: [ai, new ToolMessage({ content: 'x', tool_call_id: 'call_1' })] }),
+    ).toBeUndefined();
+    for (const other of [undefined, null, 'x', new Error('x'), { messages: 'x' }])
+      expect(runStopOf(other)).toBeUndefined();
+  });
+});
+
+describe('runCanAct', () => {
+  it('is true for a live run, false once its key or the root is revoked, and issues nothing to find out', async () => {
+    const runKeys = new RunKeys({ guard: world.guard, key: world.rootToken });
+    expect(await runCanAct(world.guard, runKeys, 'run-a')).toBe(true);
+    expect(await runCanAct(world.guard, runKeys, 'run-b')).toBe(true);
+    const audit = await world.guard.audit.list();
+    await world.revokeRun('run-a');
+    expect(await runCanAct(world.guard, runKeys, 'run-a')).toBe(false);
+    expect(await runCanAct(world.guard, runKeys, 'run-b')).toBe(true);
+    // Another process (no cached token) sees it too.
+    expect(
+      await runCanAct(world.guard, new RunKeys({ guard: world.guard, key: world.rootToken }), 'run-a'),
+    ).toBe(false);
+    await world.guard.keys.revoke(world.rootId);
+    expect(await runCanAct(world.guard, runKeys, 'run-b')).toBe(false);
+    expect(await world.guard.audit.list()).toEqual(audit);
+  });
+});
