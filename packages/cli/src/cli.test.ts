@@ -97,6 +97,23 @@ describe('usage', () => {
   });
 });
 
+it('demo shows duplicates and overspend without spendguard and none with it, exit 0', async () => {
+  const demo = await cli(['demo', '--json']);
+  expect(demo.code).toBe(0);
+  const rows = JSON.parse(demo.stdout) as {
+    id: string;
+    without: [number, number];
+    with: [number, number];
+    ok: boolean;
+  }[];
+  expect(rows.map((r) => r.id)).toEqual(['F1', 'F2', 'F7', 'F8']);
+  for (const row of rows) {
+    expect(row.ok).toBe(true);
+    expect(row.without[1]).toBeGreaterThan(row.with[1]);
+  }
+  expect(rows.find((r) => r.id === 'F7')?.with).toEqual([6, 90]);
+});
+
 describe('against a running `spendguard serve`', () => {
   let serve: ChildProcess;
   let proxyUrl: string;
