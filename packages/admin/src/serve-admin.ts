@@ -64,6 +64,7 @@ export async function serveAdmin(options: ServeAdminOptions): Promise<ServedAdmi
     api,
     close() {
       closed ??= new Promise<void>((resolve) => {
+        api.close();
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();
       });
