@@ -7,7 +7,8 @@ import type { Route } from './router.ts';
 /** Rows read per store call while exporting. */
 const EXPORT_PAGE = 1000;
 
-function auditQuery(f: AuditFilters): AuditQuery {
+/** The store query for the admin API's audit filters (every one optional). */
+export function auditQuery(f: Partial<AuditFilters>): AuditQuery {
   return {
     ...(f.key !== undefined && { keyId: f.key }),
     ...(f.root !== undefined && { rootKeyId: f.root }),

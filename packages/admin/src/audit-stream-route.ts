@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AdminError } from './admin-error.ts';
 import { auditFilters, parseQuery } from './admin-requests.ts';
 import type { AdminEvent, AuditFeed, FeedItem } from './audit-feed.ts';
+import { auditQuery } from './audit-routes.ts';
 import type { Route } from './router.ts';
 
 /** How many matching rows a new listener gets first, by default: the newest ones. */
@@ -53,14 +54,7 @@ export function auditStreamRoute(feed: AuditFeed): Route {
       let after = f.after;
       if (lastEventId !== null && /^\d{1,15}$/.test(lastEventId)) after = Number(lastEventId);
       else if (lastEventId !== null) throw new AdminError(400, 'request_invalid', 'Last-Event-ID: not a seq');
-      const query = {
-        ...(f.key !== undefined && { keyId: f.key }),
-        ...(f.root !== undefined && { rootKeyId: f.root }),
-        ...(f.run !== undefined && { runId: f.run }),
-        ...(f.vendor !== undefined && { vendor: f.vendor }),
-        ...(f.code !== undefined && { code: f.code }),
-        ...(f.decision !== undefined && { decision: f.decision }),
-      };
+      const query = auditQuery(f);
       const encoder = new TextEncoder();
       let unsubscribe: (() => void) | undefined;
       let heartbeat: NodeJS.Timeout | undefined;

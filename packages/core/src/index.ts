@@ -77,6 +77,7 @@ export {
 export { loadPolicyFile, parsePolicyDocument, parsePolicyText } from './policy-loader.ts';
 export { MIN_SECRET_LENGTH, REDACTED, Redactor } from './redactor.ts';
 export { currentRun, type RunBinding, runWithBinding } from './run-binding.ts';
+export { scrubbedError } from './scrubbed-error.ts';
 // Store internals (beginTx, plan and record types for store authors) are in `@spendguard/core/store-kit`.
 export type {
   AlertEvent,

@@ -1,9 +1,9 @@
-import { inspect } from 'node:util';
 import type { ExecuteDecision } from '../decision.ts';
 import { RequestInvalidError, SpendguardError, VendorCallError } from '../errors.ts';
 import type { Guard } from '../guard.ts';
 import type { Attribution } from '../operation.ts';
 import { currentRun } from '../run-binding.ts';
+import { scrubbedError } from '../scrubbed-error.ts';
 import { TOKEN_PREFIX } from '../vault-keys.ts';
 import { DEFAULT_PROFILES } from '../vendors/default-profiles.ts';
 import { decodeFormParams } from '../vendors/form-params.ts';
@@ -169,7 +169,7 @@ export async function handleVendorRequest(
     case 'failed':
       // The vendor's own answer or transport error, so the SDK reacts as it always does.
       if (vendorAnswer) return toResponse(vendorAnswer, { 'spendguard-decision': decision.code });
-      if (transportError !== undefined) throw scrubbed(transportError, redact);
+      if (transportError !== undefined) throw scrubbedError(transportError, redact);
       return refusal(
         profile,
         decision.code === 'outcome_unknown' ? 'outcome_unknown' : 'vendor_error',
@@ -241,41 +241,6 @@ function keptHeaders(headers: Headers, redact: (text: string) => string): Record
     if (value !== null) kept[name] = redact(value);
   }
   return kept;
-}
-
-/**
- * The transport error as it was thrown, unless anything in it (message, stack, causes, fields)
- * carries a secret, as the errors of some HTTP clients do with the request's headers. Then a
- * plain copy with the same name and code, so the SDK still reads it as the same failure, a
- * redacted message and stack, and no cause: it would be logged with the secret in it.
- */
-function scrubbed(error: unknown, redact: (text: string) => string): unknown {
-  const text = errorText(error);
-  if (redact(text) === text) return error;
-  const { name, message, stack, code } = (typeof error === 'object' && error !== null ? error : {}) as {
-    name?: unknown;
-    message?: unknown;
-    stack?: unknown;
-    code?: unknown;
-  };
-  const copy = new Error(redact(typeof message === 'string' ? message : String(error))) as Error & {
-    code?: unknown;
-  };
-  if (typeof name === 'string') copy.name = name;
-  if (typeof stack === 'string') copy.stack = redact(stack);
-  if (typeof code === 'string' || typeof code === 'number') copy.code = code;
-  return copy;
-}
-
-/** All an error would show when logged or serialized: its inspection (causes included) and its JSON. */
-function errorText(error: unknown): string {
-  let json = '';
-  try {
-    json = JSON.stringify(error) ?? '';
-  } catch {
-    // circular: the inspection below still shows every field
-  }
-  return `${inspect(error, { depth: 6 })}\n${json}`;
 }
 
 function parseJson(text: string): unknown {
