@@ -163,7 +163,7 @@ describe('the audit log', () => {
     expect(future.json.rows).toEqual([]);
     expect((await world.call('GET', '/v1/audit?decision=exploded')).json.error.message).toMatch(/decision/);
 
-    const exported = await world.call('GET', '/v1/audit/export?root=' + root.id);
+    const exported = await world.call('GET', `/v1/audit/export?root=${root.id}`);
     const lines = exported.text
       .trim()
       .split('\n')
