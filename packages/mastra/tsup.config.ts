@@ -9,6 +9,7 @@ export default defineConfig({
   external: [
     '@spendguard/core',
     '@spendguard/testkit',
+    '@spendguard/ai-sdk',
     '@mastra/core',
     '@mastra/memory',
     '@mastra/libsql',

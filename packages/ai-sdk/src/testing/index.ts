@@ -15,5 +15,5 @@ export {
   type Outcome,
   toolOutcomes,
 } from './drive.ts';
-export { promptOf, type ScriptedModel, scriptedModel } from './scripted-model.ts';
+export { promptOf, promptsOf, type ScriptedModel, scriptedModel } from './scripted-model.ts';
 export { type AiSdkRun, aiSdkSurface } from './surface.ts';

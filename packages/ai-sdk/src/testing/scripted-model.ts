@@ -36,10 +36,11 @@ export function scriptedModel(
     served++;
     return turn ?? { text: 'Done.' };
   };
-  const toolCalls = (turn: { calls: { tool: string; input: unknown }[] }) =>
+  // A call may bring its own id (`{ tool, input, id }`): what a provider sends is the model's.
+  const toolCalls = (turn: { calls: { tool: string; input: unknown; id?: string }[] }) =>
     turn.calls.map((c) => ({
       type: 'tool-call' as const,
-      toolCallId: `call_${++ids}`,
+      toolCallId: c.id ?? `call_${++ids}`,
       toolName: c.tool,
       input: JSON.stringify(c.input),
     }));
@@ -90,6 +91,11 @@ export function scriptedModel(
 export function promptOf(model: MockLanguageModelV4, n: number): string {
   const call = model.doGenerateCalls[n] ?? model.doStreamCalls[n];
   return JSON.stringify(call?.prompt ?? null);
+}
+
+/** Every prompt the model answered, as JSON text. */
+export function promptsOf(model: ScriptedModel): string[] {
+  return Array.from({ length: model.served }, (_, n) => promptOf(model, n));
 }
 
 function readable<T>(parts: T[]): ReadableStream<T> {
