@@ -8,6 +8,8 @@ import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 type Api = typeof import('@opentelemetry/api');
 
 let api: Api | undefined;
+/** A proxy tracer: it follows whichever provider the application registers, before or after. */
+let tracer: Tracer | undefined;
 let loading: Promise<void> | undefined;
 
 /** Start loading the API once (the guard calls this when it is made); spans begin once it is in. */
@@ -15,16 +17,13 @@ export function loadTelemetry(): Promise<void> {
   loading ??= import('@opentelemetry/api').then(
     (module) => {
       api = module;
+      tracer = module.trace.getTracer('@spendguard/core');
     },
     () => {
       // Not installed: spans stay off.
     },
   );
   return loading;
-}
-
-function tracer(): Tracer | undefined {
-  return api?.trace.getTracer('@spendguard/core');
 }
 
 /** The span names, stable for dashboards. */
@@ -45,10 +44,9 @@ export async function inSpan<T>(
   fn: () => Promise<T>,
   end?: (result: T) => Attributes,
 ): Promise<T> {
-  const t = tracer();
-  if (!t || !api) return fn();
+  if (!tracer || !api) return fn();
   const otel = api;
-  return t.startActiveSpan(name, { attributes }, async (span: Span) => {
+  return tracer.startActiveSpan(name, { attributes }, async (span: Span) => {
     try {
       const result = await fn();
       if (end && span.isRecording()) span.setAttributes(end(result));
