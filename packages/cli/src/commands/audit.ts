@@ -67,15 +67,15 @@ export async function tail(options: Common & { lines: number; follow?: boolean; 
     while (options.follow && !stop.signal.aborted) {
       await sleep(options.interval, undefined, { signal: stop.signal }).catch(() => {});
       if (stop.signal.aborted) break;
+      // The head is read before the page: a row written between the two reads is then either on
+      // the page or past the head, never skipped. Filtered pages skip rows; the head moves past
+      // them all the same.
+      const headBefore = await headSeq(client);
       const page = await client.get<{ rows: AuditRow[] }>(
         `/v1/audit${query({ ...filters(options), after, limit: 1000 })}`,
       );
       for (const row of page.rows) printRow(out, row);
-      // Filtered pages skip rows; the log's head moves past them all the same.
-      after = Math.max(
-        page.rows.at(-1)?.seq ?? after,
-        page.rows.length < 1000 ? await headSeq(client) : after,
-      );
+      after = Math.max(page.rows.at(-1)?.seq ?? after, page.rows.length < 1000 ? headBefore : after);
     }
   } finally {
     process.off('SIGINT', onSignal);
