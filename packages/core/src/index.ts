@@ -81,6 +81,7 @@ export { scrubbedError } from './scrubbed-error.ts';
 // Store internals (beginTx, plan and record types for store authors) are in `@spendguard/core/store-kit`.
 export type {
   AlertEvent,
+  AppendedRow,
   ApprovalQuery,
   ApprovalRecord,
   AuditAnchor,

@@ -7,6 +7,7 @@
 export { AUDIT_HASHED_FIELDS, chainAudit, GENESIS_HASH } from './audit-chain.ts';
 export type {
   AlertEvent,
+  AppendedRow,
   ApprovalQuery,
   ApprovalRecord,
   ApprovalVerdictInput,

@@ -33,7 +33,11 @@ export interface Store {
   /** Spent-or-reserved micro-dollars in a window (`<keyId>:life`, `<keyId>:day:2026-11-24`, …). */
   getCounter(id: string): Promise<number>;
 
-  appendAudit(entry: AuditEntry): Promise<AuditRow>;
+  /**
+   * Append one row. A store that links rows after the append (Redis) returns it before its links
+   * are known; `readAudit` and `auditHead` always show it linked.
+   */
+  appendAudit(entry: AuditEntry): Promise<AppendedRow>;
   /** Audit rows matching `query`, always in seq order; see AuditQuery for paging. */
   readAudit(query?: AuditQuery): Promise<AuditRow[]>;
   /**
@@ -281,8 +285,8 @@ export interface FinishInput {
 }
 
 export type FinishResult =
-  | { ok: true; audit: AuditRow }
-  | { ok: false; reason: 'fenced' | 'missing'; audit: AuditRow };
+  | { ok: true; audit: AppendedRow }
+  | { ok: false; reason: 'fenced' | 'missing'; audit: AppendedRow };
 
 export interface ApprovalRecord {
   id: string;
@@ -365,6 +369,17 @@ export interface AuditAnchor {
   seq: number;
   hash: string;
   hmac: string;
+}
+
+/**
+ * A row as the step that appended it returns it: numbered, and linked (`prevHash`, `hash`) when
+ * the store chains in the same step. The Redis store chains right after the step, in batches (see
+ * its README), so its appended rows carry no links yet.
+ */
+export interface AppendedRow extends AuditEntry {
+  seq: number;
+  prevHash?: string;
+  hash?: string;
 }
 
 export interface AuditRow extends AuditEntry {

@@ -19,6 +19,11 @@ export interface RedisStoreStats {
   commands: number;
   /** EVALSHA answered NOSCRIPT (first use on a server, or after SCRIPT FLUSH or a failover). */
   scriptLoads: number;
+  /**
+   * Of `commands`, those the sealer sent to link audit rows (two per batch of up to 500 rows,
+   * off the calls' path): `commands - sealCommands` is what the calls themselves cost.
+   */
+  sealCommands: number;
 }
 
 /**
@@ -39,7 +44,7 @@ export class Connections {
   readonly #firstConnect = new Map<RedisClient, Promise<void>>();
   #next = 0;
   #closed = false;
-  readonly stats: RedisStoreStats = { commands: 0, scriptLoads: 0 };
+  readonly stats: RedisStoreStats = { commands: 0, scriptLoads: 0, sealCommands: 0 };
   /** The last connection error an opened client reported (credentials removed), for diagnostics. */
   lastError: string | undefined;
 

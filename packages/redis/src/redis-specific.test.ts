@@ -10,7 +10,7 @@ import { chargeAudit, FakeClock } from '@spendguard/core/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Connections } from './connections.ts';
-import type { LuaScript } from './lua/scripts.ts';
+import { BEGIN, FINISH, type LuaScript, SEAL, SEAL_READ } from './lua/scripts.ts';
 import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
 import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
 
@@ -112,10 +112,17 @@ describe('RedisStore on a real Redis', () => {
     await done;
     monitor.disconnect();
 
-    expect(after.commands - before.commands).toBe(2 * calls);
+    // The calls: begin and finish. Beside them, the sealer links the audit rows in batches.
+    const sealCommands = after.sealCommands - before.sealCommands;
+    expect(after.commands - before.commands - sealCommands).toBe(2 * calls);
     expect(after.scriptLoads - before.scriptLoads).toBe(0);
-    expect(seen).toHaveLength(2 * calls);
     expect(seen.every((args) => args[0]?.toLowerCase() === 'evalsha')).toBe(true);
+    const bySha = (sha: string) => seen.filter((args) => args[1] === sha).length;
+    expect(bySha(BEGIN.sha)).toBe(calls);
+    expect(bySha(FINISH.sha)).toBe(calls);
+    expect(bySha(SEAL_READ.sha) + bySha(SEAL.sha)).toBe(sealCommands);
+    expect(seen).toHaveLength(2 * calls + sealCommands);
+    expect(sealCommands).toBeLessThan(calls);
     await guard.close();
   });
 
@@ -127,10 +134,13 @@ describe('RedisStore on a real Redis', () => {
     const run = await guard.keys.derive(root.token, { runId: 'r1' });
     await guard.execute(charge(run.token, 'ord_1'), async () => ({ id: 'ch_1' }));
     await guard.execute(charge(run.token, 'ord_1'), async () => ({ id: 'ch_1' })); // replay
+    await store.seal();
     const keys = (await admin.keys(`${store.prefix}*`)).map((k) => k.slice(store.prefix.length)).sort();
     const global = keys.filter((k) => k.startsWith('{global}:'));
     expect(global).toEqual(
-      ['audit', 'audit:head', 'cproot', 'keyids', 'keyroot', 'settled', 'tokens'].map((k) => `{global}:${k}`),
+      ['audit', 'audit:head', 'audit:seq', 'cproot', 'keyids', 'keyroot', 'settled', 'tokens'].map(
+        (k) => `{global}:${k}`,
+      ),
     );
     const rooted = keys.filter((k) => !k.startsWith('{global}:'));
     expect(rooted.length).toBeGreaterThan(5);
@@ -181,9 +191,9 @@ describe('RedisStore on a real Redis', () => {
     const { createHash } = await import('node:crypto');
     const script: LuaScript = { name: 'probe', lua, sha: createHash('sha1').update(lua).digest('hex') };
     expect(await conn.run(script, [], ['a'])).toBe('a');
-    expect(conn.stats).toEqual({ commands: 2, scriptLoads: 1 }); // EVALSHA → NOSCRIPT, then EVAL
+    expect(conn.stats).toEqual({ commands: 2, scriptLoads: 1, sealCommands: 0 }); // EVALSHA → NOSCRIPT, then EVAL
     expect(await conn.run(script, [], ['b'])).toBe('b');
-    expect(conn.stats).toEqual({ commands: 3, scriptLoads: 1 });
+    expect(conn.stats).toEqual({ commands: 3, scriptLoads: 1, sealCommands: 0 });
     await conn.close();
   });
 

@@ -20,6 +20,8 @@ describeStoreConformance(
   () => new RedisStore({ url: TEST_REDIS_URL, prefix: `${runPrefix}${n++}:` }),
   {
     async tamperAudit(store, seq, how) {
+      // Tampering with the record: rows already linked (the sealer links each within ms).
+      await (store as RedisStore).seal();
       const key = `${(store as RedisStore).layout.global}audit`;
       if (how === 'delete') {
         await admin.hdel(key, String(seq));
@@ -35,7 +37,7 @@ describeStoreConformance(
       const global = (store as RedisStore).layout.global;
       const tx = admin.multi().del(`${global}audit`, `${global}audit:anchor`);
       for (const row of rows) tx.hset(`${global}audit`, String(row.seq), JSON.stringify(row));
-      tx.set(`${global}audit:head`, `${head.seq} ${head.hash}`);
+      tx.set(`${global}audit:head`, `${head.seq} ${head.hash}`).set(`${global}audit:seq`, String(head.seq));
       if (head.anchor) tx.hset(`${global}audit:anchor`, head.anchor);
       await tx.exec();
     },

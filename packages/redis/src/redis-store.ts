@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { microsToUsd, StoreUnavailableError } from '@spendguard/core';
 import {
   type AlertEvent,
+  type AppendedRow,
   type ApprovalQuery,
   type ApprovalRecord,
   type ApprovalVerdictInput,
@@ -52,6 +54,8 @@ import {
   PRUNE_CHECKPOINTS,
   PRUNE_TOKENS,
   REVOKE_KEY,
+  SEAL,
+  SEAL_READ,
 } from './lua/scripts.ts';
 
 export interface RedisStoreOptions {
@@ -83,6 +87,12 @@ export interface RedisStoreOptions {
   counterGraceMs?: number;
   /** More ioredis options for the connections the store opens (TLS, username, …). */
   redisOptions?: RedisOptions;
+  /**
+   * Audit rows are appended unlinked in each atomic step and linked (prevHash, hash) by this
+   * store's sealer, in batches, this long after an append; reads (`readAudit`, `auditHead`,
+   * verify) and `close()` link first. Any process sharing the store may link any row. Default: 20 ms.
+   */
+  sealDelayMs?: number;
 }
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
@@ -92,12 +102,29 @@ const AUDIT_PAGE = 1000;
 const KEY_PAGE = 500;
 /** Checkpoints or approvals one prune script looks at. */
 const PRUNE_CHUNK = 500;
+/** Rows linked per sealer step (one read, one write). */
+const SEAL_BATCH = 500;
+/** Sealer steps lost to another sealer before `seal` gives up for now (it runs again later). */
+const SEAL_ATTEMPTS = 50;
+const GENESIS = '0'.repeat(64);
+
+/** What `seal` left: rows up to `linked` are linked; `appended` is the last row appended. */
+export interface SealState {
+  linked: number;
+  appended: number;
+  /**
+   * Row `linked + 1` is gone (deleted by hand before it was linked), so no row after it can be
+   * linked: verify names it.
+   */
+  blocked: boolean;
+}
 
 /**
  * The Store on Redis (7.0 or later): begin, finish, approval verdicts and audit appends are each
  * one Lua script run with EVALSHA, so each is atomic across every process sharing the server.
- * The scripts are ports of core's state-tx.ts rules; the audit chain's SHA-256 is computed in
- * the script, producing exactly the rows core's `chainAudit` would.
+ * The scripts are ports of core's state-tx.ts rules. They append audit rows numbered but unlinked
+ * (SHA-256 in Lua cost most of a step); the sealer links them right after, in order, with
+ * node:crypto, producing exactly the rows core's `chainAudit` would.
  */
 export class RedisStore implements Store {
   readonly kind = 'redis';
@@ -109,6 +136,10 @@ export class RedisStore implements Store {
   /** ARGV[1..3] of every script: the global prefix and the two halves of a root's prefix. */
   readonly #head: readonly string[];
   readonly #auditHead: string;
+  readonly #sealDelayMs: number;
+  #sealTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Seal passes run one after another in a process; each links what was appended before it. */
+  #sealQueue: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedisStoreOptions = {}) {
     this.prefix = options.prefix ?? 'spendguard:';
@@ -141,6 +172,12 @@ export class RedisStore implements Store {
     this.#grace = String(options.counterGraceMs ?? 3_600_000);
     this.#head = [this.layout.global, this.layout.rootOpen, this.layout.rootClose];
     this.#auditHead = `${this.layout.global}audit:head`;
+    this.#sealDelayMs = options.sealDelayMs ?? 20;
+    if (!(Number.isFinite(this.#sealDelayMs) && this.#sealDelayMs >= 0)) {
+      throw new TypeError(
+        `RedisStore: sealDelayMs must be a non-negative number, got ${options.sealDelayMs}`,
+      );
+    }
   }
 
   /** Commands sent so far. Read it before and after a call to count that call's round trips. */
@@ -264,6 +301,7 @@ export class RedisStore implements Store {
       ...auditFragments(plan.audit),
     );
     const reply = (await this.#run(BEGIN, args)) as unknown[];
+    if (reply[0] === 'denied' || reply[0] === 'replay' || reply[0] === 'needs_approval') this.#sealSoon();
     switch (reply[0]) {
       case 'denied':
         return { kind: 'denied', code: reply[1] as StoreDenyCode, message: reply[2] as string };
@@ -324,11 +362,12 @@ export class RedisStore implements Store {
     ]).catch((error: unknown) => {
       throw amountRefusal(error) ?? error;
     })) as string[];
-    if (reply[0] === '1') return { ok: true, audit: JSON.parse(reply[1] as string) as AuditRow };
+    this.#sealSoon();
+    if (reply[0] === '1') return { ok: true, audit: JSON.parse(reply[1] as string) as AppendedRow };
     return {
       ok: false,
       reason: reply[1] as 'fenced' | 'missing',
-      audit: JSON.parse(reply[2] as string) as AuditRow,
+      audit: JSON.parse(reply[2] as string) as AppendedRow,
     };
   }
 
@@ -364,6 +403,7 @@ export class RedisStore implements Store {
       input.reason ?? '',
       ...auditFragments(input.audit(decided)),
     ])) as unknown[];
+    if (reply[0] === 'decided') this.#sealSoon();
     return reply[0] === 'missing' ? undefined : toApproval(input.id, reply[1] as string[]);
   }
 
@@ -372,8 +412,63 @@ export class RedisStore implements Store {
     return Number(await this.#run(GET_COUNTER, [id, colon === -1 ? id : id.slice(0, colon)]));
   }
 
-  async appendAudit(entry: AuditEntry): Promise<AuditRow> {
-    return JSON.parse((await this.#run(APPEND_AUDIT, auditFragments(entry))) as string) as AuditRow;
+  async appendAudit(entry: AuditEntry): Promise<AppendedRow> {
+    const row = JSON.parse((await this.#run(APPEND_AUDIT, auditFragments(entry))) as string) as AppendedRow;
+    this.#sealSoon();
+    return row;
+  }
+
+  /**
+   * Link every row appended so far (by any process) that is not linked yet, in order, a batch per
+   * step: read the head and the rows after it, hash them here, write them back only if the head
+   * has not moved meanwhile (another sealer got there first: read again). Reads and `close()`
+   * call it; appends schedule it `sealDelayMs` later.
+   */
+  seal(): Promise<SealState> {
+    const pass = this.#sealQueue.catch(() => {}).then(() => this.#sealPass());
+    this.#sealQueue = pass;
+    return pass;
+  }
+
+  async #sealPass(): Promise<SealState> {
+    for (let lost = 0; ; ) {
+      this.#conn.stats.sealCommands++;
+      const [head, appendedText, ...stored] = (await this.#run(SEAL_READ, [String(SEAL_BATCH)])) as string[];
+      const appended = Number(appendedText);
+      const space = (head as string).indexOf(' ');
+      const linked = head === '' ? 0 : Number((head as string).slice(0, space));
+      let prevHash = head === '' ? GENESIS : (head as string).slice(space + 1);
+      if (stored.length === 0) return { linked, appended, blocked: linked < appended };
+      const args = [head as string, ''];
+      let seq = linked;
+      for (const row of stored) {
+        if (row === '') break;
+        seq++;
+        const hash = createHash('sha256').update(`${prevHash}\n${row}`).digest('hex');
+        args.push(String(seq), `${row.slice(0, -1)},"prevHash":"${prevHash}","hash":"${hash}"}`);
+        prevHash = hash;
+      }
+      if (seq === linked) return { linked, appended, blocked: true };
+      args[1] = `${seq} ${prevHash}`;
+      this.#conn.stats.sealCommands++;
+      if (Number(await this.#run(SEAL, args)) === 1) {
+        if (seq < linked + stored.length || seq === appended) {
+          return { linked: seq, appended, blocked: seq < appended && seq < linked + stored.length };
+        }
+      } else if (++lost >= SEAL_ATTEMPTS) {
+        return { linked, appended, blocked: false };
+      }
+    }
+  }
+
+  #sealSoon(): void {
+    if (this.#sealTimer !== undefined || this.#conn.closed) return;
+    this.#sealTimer = setTimeout(() => {
+      this.#sealTimer = undefined;
+      // A failed pass leaves the rows for the next one (or for any reader, in any process).
+      this.seal().catch(() => {});
+    }, this.#sealDelayMs);
+    this.#sealTimer.unref?.();
   }
 
   /**
@@ -386,8 +481,11 @@ export class RedisStore implements Store {
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const rows: AuditRow[] = [];
     if (!(limit > 0)) return rows;
-    const head = (await this.#conn.call('GET', [this.#auditHead])) as string | null;
-    const last = head === null ? 0 : Number(head.slice(0, head.indexOf(' ')));
+    // Rows appended after this pass are left for the next read, as if appended after it. Rows
+    // after one deleted before it was linked cannot be linked: they are read with empty links,
+    // so verify names the gap rather than stopping short of it.
+    const sealed = await this.seal();
+    const last = sealed.blocked ? sealed.appended : sealed.linked;
     const low = Math.max(Math.floor(query.afterSeq ?? 0), 0) + 1;
     const high = Math.min(last, query.beforeSeq === undefined ? last : Math.ceil(query.beforeSeq) - 1);
     const backwards = query.beforeSeq !== undefined && query.limit !== undefined;
@@ -411,6 +509,7 @@ export class RedisStore implements Store {
       for (const json of page) {
         if (json === null || rows.length === limit) continue;
         const row = JSON.parse(json) as AuditRow;
+        if (row.hash === undefined) Object.assign(row, { prevHash: '', hash: '' });
         if (matchesAuditQuery(row, query)) rows.push(row);
       }
       next = backwards ? next - seqs.length : next + seqs.length;
@@ -418,15 +517,22 @@ export class RedisStore implements Store {
     return backwards ? rows.reverse() : rows;
   }
 
+  /**
+   * The newest linked row (after linking what was appended). When a row was deleted before it
+   * was linked, the rows after it cannot be linked: the head is then the last appended seq with
+   * no hash, so verify names the gap.
+   */
   async auditHead(): Promise<AuditHead | undefined> {
-    const [head, anchorFields] = (await this.#run(AUDIT_HEAD, [])) as [string, string[]];
-    if (head === '') return undefined;
-    const space = head.indexOf(' ');
+    const sealed = await this.seal();
+    const [head, appended, anchorFields] = (await this.#run(AUDIT_HEAD, [])) as [string, string, string[]];
     const a = fieldsOf(anchorFields);
     const anchor =
       a.size === 0
         ? null
         : { seq: Number(a.get('seq')), hash: a.get('hash') as string, hmac: a.get('hmac') as string };
+    if (sealed.blocked) return { seq: Number(appended), hash: '', anchor };
+    if (head === '') return undefined;
+    const space = head.indexOf(' ');
     return { seq: Number(head.slice(0, space)), hash: head.slice(space + 1), anchor };
   }
 
@@ -534,6 +640,12 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#sealTimer);
+    this.#sealTimer = undefined;
+    if (!this.#conn.closed) {
+      // Link what this process appended; if Redis is gone, any process (or reader) links it later.
+      await this.seal().catch(() => {});
+    }
     await this.#conn.close();
   }
 

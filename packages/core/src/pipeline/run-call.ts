@@ -4,7 +4,7 @@ import type { Money } from '../operation.ts';
 import type { OperationRule } from '../policy.ts';
 import { microsToUsd, needsApproval } from '../policy-check.ts';
 import type { ExecuteOptions, ExecuteRequest, Settlement, VendorCallContext } from '../requests.ts';
-import type { AlertEvent, AuditEntry, AuditRow, CheckpointRecord, FinishInput, Store } from '../store.ts';
+import type { AlertEvent, AppendedRow, AuditEntry, CheckpointRecord, FinishInput, Store } from '../store.ts';
 import { decisionAttributes, inSpan, SPANS } from '../telemetry.ts';
 import type { AuthenticatedKey, VaultKeys } from '../vault-keys.ts';
 import type { VendorOutcome } from '../vendor-errors.ts';
@@ -332,7 +332,7 @@ async function toolRefused<T>(
  * Settle and wake local waiters. A store failure here must not hide the vendor's answer: the
  * settlement is kept for the guard to record once the store is back.
  */
-async function finishCall(ctx: PipelineContext, input: FinishInput): Promise<AuditRow | undefined> {
+async function finishCall(ctx: PipelineContext, input: FinishInput): Promise<AppendedRow | undefined> {
   try {
     return (
       await inSpan(
@@ -385,7 +385,7 @@ export function storeUnavailable<T>(ctx: PipelineContext, error: unknown): Execu
   };
 }
 
-async function appendAudit(ctx: PipelineContext, entry: AuditEntry): Promise<AuditRow | undefined> {
+async function appendAudit(ctx: PipelineContext, entry: AuditEntry): Promise<AppendedRow | undefined> {
   try {
     return await ctx.store.appendAudit(entry);
   } catch {

@@ -1,5 +1,4 @@
 import { AUDIT_FIELDS } from '../audit-fields.ts';
-import { sha256Lua } from './sha256.ts';
 
 /**
  * Lua shared by the scripts. Every script starts with ARGV[1..3] = the global key prefix and the
@@ -18,6 +17,20 @@ local sformat, ssub, sgsub, smatch, srep, schar, sgmatch = string.format, string
 local tconcat = table.concat
 local function num(x) return sformat('%.17g', x) end
 local function int(x) return sformat('%d', x) end
+-- audit:head is '<seq> <hash>' of the newest linked row; audit:seq the newest appended seq.
+local function linkedHead()
+  local head = redis.call('GET', G .. 'audit:head')
+  if not head then return 0, nil, nil end
+  local s, h = smatch(head, '^(%d+) (%x+)$')
+  if not s then error('spendguard: corrupt audit head') end
+  return tonumber(s), h, head
+end
+local function lastAppended()
+  local v = redis.call('GET', G .. 'audit:seq')
+  if not v then return (linkedHead()) end
+  if not smatch(v, '^%d+$') then error('spendguard: corrupt audit seq') end
+  return tonumber(v)
+end
 `;
 
 /** Lua table entries: each byte JSON.stringify escapes (C0 controls, '"', '\\') and its escape. */
@@ -37,14 +50,10 @@ function luaString(text: string): string {
 }
 
 /**
- * What the pipeline scripts need beyond COMMON_LUA: SHA-256, JSON strings and numbers printed
- * exactly as JavaScript prints them, core's check of an amount, counters with expiry, and the
- * audit append.
+ * What the pipeline scripts need beyond COMMON_LUA: JSON strings and numbers printed exactly as
+ * JavaScript prints them, core's check of an amount, counters with expiry, and the audit append.
  */
 const PIPELINE_LUA = String.raw`
-local band, bxor, rshift, ror, tohex = bit.band, bit.bxor, bit.rshift, bit.ror, bit.tohex
-local spack, sunpack = struct.pack, struct.unpack
-${sha256Lua()}
 
 -- JSON.stringify of a string, byte for byte: Redis strings reach Lua as UTF-8, which JSON
 -- leaves as it is; only '"', '\' and the C0 controls are escaped, as JavaScript escapes them.
@@ -130,22 +139,18 @@ local function readFrags()
   return f
 end
 
--- The chain head is read before a script writes anything, so a corrupt head fails the script
--- before it has changed state (Redis does not roll a script back).
-local auditSeq, auditPrev
+-- The last appended seq is read before a script writes anything, so a corrupt one fails the
+-- script before it has changed state (Redis does not roll a script back). A store written before
+-- rows were linked after the step has no audit:seq; its head is then the last row.
+local auditSeq
 local function auditHead()
-  local head = redis.call('GET', G .. 'audit:head')
-  if head then
-    local s, h = smatch(head, '^(%d+) (%x+)$')
-    if not s then error('spendguard: corrupt audit head') end
-    auditSeq, auditPrev = tonumber(s), h
-  else
-    auditSeq, auditPrev = 0, srep('0', 64)
-  end
+  auditSeq = lastAppended()
 end
 
--- chainAudit: seq = last + 1, hash = sha256(prevHash .. '\n' .. JSON of the row without its
--- hashes, in field order). The stored row is that JSON with prevHash and hash appended.
+-- The row as core's chainAudit serializes it before hashing: seq, then the fields in order. It
+-- is stored unlinked; the store's sealer (redis-store.ts) adds prevHash and hash right after,
+-- in order, with node:crypto, and moves audit:head. audit:seq moves here, in the same step as
+-- the append, so deleting the newest rows is caught whether they were linked yet or not.
 local function appendAudit(frags)
   auditSeq = auditSeq + 1
   local seq = int(auditSeq)
@@ -158,12 +163,9 @@ local function appendAudit(frags)
     end
   end
   parts[#parts + 1] = '}'
-  local canon = tconcat(parts)
-  local hash = sha256hex(auditPrev .. '\n' .. canon)
-  local row = ssub(canon, 1, -2) .. ',"prevHash":"' .. auditPrev .. '","hash":"' .. hash .. '"}'
+  local row = tconcat(parts)
   redis.call('HSET', G .. 'audit', seq, row)
-  redis.call('SET', G .. 'audit:head', seq .. ' ' .. hash)
-  auditPrev = hash
+  redis.call('SET', G .. 'audit:seq', seq)
   return row
 end
 
@@ -195,11 +197,11 @@ export const PIPELINE_PRELUDE = COMMON_LUA + PIPELINE_LUA;
 
 /**
  * Test harness: the pipeline primitives behind a tiny dispatcher, so tests can compare them with
- * JavaScript (`sha256hex`, `jstr`, `jsnum`, `fixed2`, `iso`, `isMicros`) on many inputs in one EVAL.
+ * JavaScript (`jstr`, `jsnum`, `fixed2`, `iso`, `isMicros`) on many inputs in one EVAL.
  */
 export const PRIMITIVES_TEST_LUA = `#!lua flags=no-writes
 ${PIPELINE_PRELUDE}
-local fn = ({ sha256hex = sha256hex, jstr = jstr, jsnum = function(s) return jsnum(tonumber(s)) end,
+local fn = ({ jstr = jstr, jsnum = function(s) return jsnum(tonumber(s)) end,
   usd = function(s) return jsnum(tonumber(s) / 1000000) end,
   fixed2 = function(s) return fixed2(tonumber(s) / 1000000) end,
   iso = function(s) return iso(tonumber(s)) end,

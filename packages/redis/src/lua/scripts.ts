@@ -367,14 +367,15 @@ return { 'decided', redis.call('HGETALL', ak) }
 );
 
 /**
- * ARGV after the prefixes: seq, hash, hmac. Records the anchor if there is a head to anchor and
- * seq is above the anchor recorded; 1 if it did.
+ * ARGV after the prefixes: seq, hash, hmac. Records the anchor if the row at seq is linked, with
+ * that hash, and seq is above the anchor recorded; 1 if it did.
  */
 export const ANCHOR_AUDIT = script(
   'anchorAudit',
   `${WRITES}${COMMON_LUA}
 local seq, hash, hmac = nx(), nx(), nx()
-if redis.call('EXISTS', G .. 'audit:head') == 0 then return 0 end
+local linked = linkedHead()
+if tonumber(seq) > linked then return 0 end
 local current = tonumber(redis.call('HGET', G .. 'audit:anchor', 'seq') or '0')
 if tonumber(seq) <= current then return 0 end
 redis.call('HSET', G .. 'audit:anchor', 'seq', seq, 'hash', hash, 'hmac', hmac)
@@ -382,11 +383,63 @@ return 1
 `,
 );
 
-/** No ARGV after the prefixes. { head ('<seq> <hash>' | ''), anchor fields… }, read together. */
+/**
+ * No ARGV after the prefixes. { head ('<seq> <hash>' | ''), last appended seq, anchor fields… },
+ * read together.
+ */
 export const AUDIT_HEAD = script(
   'auditHead',
   `${READS}${COMMON_LUA}
-return { redis.call('GET', G .. 'audit:head') or '', redis.call('HGETALL', G .. 'audit:anchor') }
+return { redis.call('GET', G .. 'audit:head') or '', int(lastAppended()), redis.call('HGETALL', G .. 'audit:anchor') }
+`,
+);
+
+/**
+ * The sealer's read: ARGV after the prefixes: limit. { head ('<seq> <hash>' | ''), last appended
+ * seq, the rows after the head up to limit of them ('' for a row that is gone) }.
+ */
+export const SEAL_READ = script(
+  'sealRead',
+  `${READS}${COMMON_LUA}
+local limit = tonumber(nx())
+local linked, _, head = linkedHead()
+local appended = lastAppended()
+local out = { head or '', int(appended) }
+local last = math.min(appended, linked + limit)
+if last > linked then
+  local seqs = {}
+  for seq = linked + 1, last do seqs[#seqs + 1] = int(seq) end
+  local rows = redis.call('HMGET', G .. 'audit', unpack(seqs))
+  for i = 1, #seqs do out[#out + 1] = rows[i] or '' end
+end
+return out
+`,
+);
+
+/**
+ * The sealer's write: ARGV after the prefixes: the head it read ('' for none), the new head
+ * ('<seq> <hash>'), then (seq, linked row)… in order from the head. Each linked row must be the
+ * stored unlinked row with ',"prevHash":…,"hash":…' added before its last '}'. 1 when written;
+ * 0, changing nothing, when another sealer moved the head first or a row changed since it was read.
+ */
+export const SEAL = script(
+  'seal',
+  `${WRITES}${COMMON_LUA}
+local expected, newHead = nx(), nx()
+if (redis.call('GET', G .. 'audit:head') or '') ~= expected then return 0 end
+local pairs_ = {}
+while ai < #ARGV do
+  local seq, linked = nx(), nx()
+  local stored = redis.call('HGET', G .. 'audit', seq)
+  if not stored or ssub(linked, 1, #stored - 1) ~= ssub(stored, 1, -2) or ssub(linked, #stored, #stored + 11) ~= ',"prevHash":' then
+    return 0
+  end
+  pairs_[#pairs_ + 1] = seq
+  pairs_[#pairs_ + 1] = linked
+end
+if #pairs_ > 0 then redis.call('HSET', G .. 'audit', unpack(pairs_)) end
+redis.call('SET', G .. 'audit:head', newHead)
+return 1
 `,
 );
 
@@ -649,6 +702,8 @@ export const SCRIPTS = [
   DECIDE_APPROVAL,
   ANCHOR_AUDIT,
   AUDIT_HEAD,
+  SEAL_READ,
+  SEAL,
   LIST_PENDING,
   GET_CHECKPOINT,
   GET_APPROVAL,

@@ -1,0 +1,136 @@
+import { verifyAuditChain, verifyAuditRows } from '@spendguard/core';
+import { type AuditRow, chainAudit } from '@spendguard/core/store-kit';
+import { chargeAudit } from '@spendguard/core/testing';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
+import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
+
+/**
+ * Rows are appended unlinked in each atomic step and linked by a sealer right after. These pin
+ * what that must not weaken: every row linked exactly as chainAudit links it, whoever seals, in
+ * whatever interleaving; a row deleted before it was linked is still named by verify.
+ */
+
+const runPrefix = testPrefix('sealer');
+const admin = new Redis(TEST_REDIS_URL);
+const opened: RedisStore[] = [];
+let n = 0;
+
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close()));
+  const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
+  await sweeper.clear();
+  await sweeper.close();
+  await admin.quit();
+});
+
+function prefix(): string {
+  return `${runPrefix}${n++}:`;
+}
+
+function open(prefixed: string, options: RedisStoreOptions = {}): RedisStore {
+  const store = new RedisStore({ url: TEST_REDIS_URL, prefix: prefixed, ...options });
+  opened.push(store);
+  return store;
+}
+
+/** A store whose own timer never fires during a test: only reads and explicit seals link rows. */
+const NEVER = { sealDelayMs: 3_600_000 };
+
+async function rawHead(store: RedisStore): Promise<string | null> {
+  return admin.get(`${store.layout.global}audit:head`);
+}
+
+describe('RedisStore audit sealer', () => {
+  it('links the rows it appended on its own, shortly after, without a read', async () => {
+    const store = open(prefix(), { sealDelayMs: 5 });
+    for (let i = 1; i <= 3; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    expect(await rawHead(store)).toBeNull();
+    for (let i = 0; i < 100 && (await rawHead(store)) === null; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect((await rawHead(store))?.split(' ')[0]).toBe('3');
+  });
+
+  it('another store on the prefix links rows a store appended and never linked (its process died)', async () => {
+    const p = prefix();
+    const writer = open(p, NEVER);
+    const entries = Array.from({ length: 1_200 }, (_, i) => chargeAudit('key_1', `k${i}`, i));
+    for (const e of entries) await writer.appendAudit(e);
+    expect(await rawHead(writer)).toBeNull();
+    // Another store on the same prefix: its first read links all of them, in batches, in order.
+    const reader = open(p, NEVER);
+    const rows = await reader.readAudit();
+    let previous: AuditRow | undefined;
+    for (const [i, e] of entries.entries()) {
+      previous = chainAudit(e, previous);
+      expect(rows[i]).toEqual(JSON.parse(JSON.stringify(previous)));
+    }
+    expect(await reader.auditHead()).toMatchObject({ seq: 1_200, hash: previous?.hash });
+  });
+
+  it('many appenders and sealers at once (several stores, many promises) leave one valid chain', async () => {
+    const p = prefix();
+    const stores = Array.from({ length: 4 }, () => open(p, { sealDelayMs: 0 }));
+    await Promise.all(
+      stores.flatMap((store, s) =>
+        Array.from({ length: 150 }, async (_, i) => {
+          await store.appendAudit(chargeAudit(`key_${s}`, `k${i}`, i));
+          if (i % 7 === 0) await store.seal();
+        }),
+      ),
+    );
+    const rows = await stores[0]?.readAudit();
+    expect(rows).toHaveLength(600);
+    expect(verifyAuditRows(rows ?? [])).toEqual({ ok: true, rows: 600 });
+    expect(new Set(rows?.map((r) => r.hash)).size).toBe(600);
+  });
+
+  it('a row deleted before it was linked: verify names it, and no row after it is linked', async () => {
+    const p = prefix();
+    const store = open(p, NEVER);
+    for (let i = 1; i <= 3; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    await store.seal();
+    for (let i = 4; i <= 6; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    await admin.hdel(`${store.layout.global}audit`, '4');
+    expect(await store.seal()).toEqual({ linked: 3, appended: 6, blocked: true });
+    const rows = await store.readAudit();
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 5, 6]);
+    expect(verifyAuditRows(rows)).toMatchObject({ ok: false, seq: 4, problem: 'missing' });
+    // Appends go on (the step needs no link), and stay unlinked behind the gap.
+    await store.appendAudit(chargeAudit('key_1', 'k7', 7));
+    expect(await store.auditHead()).toMatchObject({ seq: 7, hash: '' });
+    expect((await rawHead(store))?.split(' ')[0]).toBe('3');
+  });
+
+  it('the newest row deleted before it was linked: the head still counts it, so verify says truncated', async () => {
+    const p = prefix();
+    const store = open(p, NEVER);
+    for (let i = 1; i <= 4; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    await admin.hdel(`${store.layout.global}audit`, '4');
+    const head = await store.auditHead();
+    expect(head).toMatchObject({ seq: 4, hash: '' });
+    const rows = await store.readAudit();
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(verifyAuditRows(rows)).toEqual({ ok: true, rows: 3 });
+    expect(verifyAuditChain(rows, head)).toMatchObject({ ok: false, seq: 4, problem: 'truncated' });
+  });
+
+  it('does not anchor a row that is not linked yet', async () => {
+    const store = open(prefix(), NEVER);
+    await store.appendAudit(chargeAudit('key_1', 'k1', 1));
+    await store.anchorAudit({ seq: 1, hash: 'f'.repeat(64), hmac: 'a'.repeat(64) });
+    expect(await admin.exists(`${store.layout.global}audit:anchor`)).toBe(0);
+    const head = await store.auditHead();
+    await store.anchorAudit({ seq: 1, hash: head?.hash as string, hmac: 'a'.repeat(64) });
+    expect((await store.auditHead())?.anchor).toMatchObject({ seq: 1 });
+  });
+
+  it('close() links what is left', async () => {
+    const p = prefix();
+    const store = new RedisStore({ url: TEST_REDIS_URL, prefix: p, ...NEVER });
+    await store.appendAudit(chargeAudit('key_1', 'k1', 1));
+    await store.close();
+    expect((await admin.get(`${p}{global}:audit:head`))?.split(' ')[0]).toBe('1');
+  });
+});
