@@ -10,7 +10,8 @@ import {
   SqliteStore,
   type Store,
 } from '@spendguard/core';
-import type { BenchResult, Check, LatencyRow } from './report.ts';
+import { type Contender, nodeIdempotencyMemory, type Outcome } from './peers.ts';
+import type { BenchResult, Check, LatencyRow, MetricRow } from './report.ts';
 import { type Summary, summarize } from './stats.ts';
 
 /**
@@ -18,6 +19,10 @@ import { type Summary, summarize } from './stats.ts';
  * timed is the guard: authenticate, policy check, begin (reserve + lease), complete (settle +
  * audit). Each guarded call is timed right after one bare call of the same function, so the
  * ratio compares like with like (same process, heap and JIT state).
+ *
+ * On the memory store, a peer does the same job in the same loop: @node-idempotency/core on its
+ * memory adapter (see peers.ts), one call of it beside each guarded call (which of the two goes
+ * first alternates), first calls and replays. Goal (issue 17): spendguard's p50 ≤ the peer's.
  */
 
 type Charge = { id: string; object: string };
@@ -57,6 +62,8 @@ interface StorePlan {
   warmup: number;
   calls: number;
   open: () => { store: Store; cleanup: () => void };
+  /** A peer timed in the same loop, first calls and replays. */
+  peer?: () => Contender;
 }
 
 const PLANS: StorePlan[] = [
@@ -67,6 +74,7 @@ const PLANS: StorePlan[] = [
     warmup: 10_000,
     calls: 20_000,
     open: () => ({ store: new MemoryStore(), cleanup: () => {} }),
+    peer: nodeIdempotencyMemory,
   },
   {
     name: 'sqlite',
@@ -130,20 +138,55 @@ interface Series {
   matched: number;
   /** Decisions other than the expected one, by `decision/code`. */
   unexpected: Map<string, number>;
+  /** The peer's calls in the same loop, when there is one. */
+  peer?: PeerSeries;
 }
 
-/** Time `calls` guarded calls, each after one bare call, and count how each was decided. */
+interface PeerSeries {
+  summary: Summary;
+  matched: number;
+  unexpected: Map<string, number>;
+  fnCalls: number;
+}
+
+/** A peer's call beside each guarded call, and the outcome it should give (`ran`, `stored`). */
+interface PeerCall {
+  contender: Contender;
+  call: () => Promise<Outcome>;
+  expected: Outcome;
+}
+
+const count = (map: Map<string, number>, label: string) => map.set(label, (map.get(label) ?? 0) + 1);
+
+/**
+ * Time `calls` guarded calls, each after one bare call, and count how each was decided; with a
+ * peer, one call of it beside each guarded call (before it on odd calls, after on even ones).
+ */
 async function measure(
   guard: Guard,
   calls: number,
   request: () => ExecuteRequest,
   expected: Expected,
+  peer?: PeerCall,
 ): Promise<Series> {
   const bare = new Float64Array(calls);
   const guarded = new Float64Array(calls);
+  const peerSamples = new Float64Array(peer ? calls : 0);
   const unexpected = new Map<string, number>();
+  const peerUnexpected = new Map<string, number>();
   let matched = 0;
+  let peerMatched = 0;
+  const peerFn0 = peer?.contender.fnCalls ?? 0;
+  const runPeer = async (i: number) => {
+    if (!peer) return;
+    const t0 = process.hrtime.bigint();
+    const outcome = await peer.call();
+    peerSamples[i] = Number(process.hrtime.bigint() - t0);
+    if (outcome === peer.expected) peerMatched++;
+    else count(peerUnexpected, outcome);
+  };
   for (let i = 0; i < calls; i++) {
+    if (i % 2 === 1) await runPeer(i);
     // Built outside the timed span: composing the request is the caller's cost, not the guard's.
     const req = request();
     const t0 = process.hrtime.bigint();
@@ -155,12 +198,23 @@ async function measure(
     guarded[i] = Number(t2 - t1);
     // `executed_not_recorded` would mean the store failed to settle: not the path we mean to time.
     if (decision.decision === expected && decision.code === expected) matched++;
-    else {
-      const label = `${decision.decision}/${decision.code}`;
-      unexpected.set(label, (unexpected.get(label) ?? 0) + 1);
-    }
+    else count(unexpected, `${decision.decision}/${decision.code}`);
+    if (i % 2 === 0) await runPeer(i);
   }
-  return { guarded: summarize(guarded), bare: summarize(bare), matched, unexpected };
+  return {
+    guarded: summarize(guarded),
+    bare: summarize(bare),
+    matched,
+    unexpected,
+    ...(peer && {
+      peer: {
+        summary: summarize(peerSamples),
+        matched: peerMatched,
+        unexpected: peerUnexpected,
+        fnCalls: peer.contender.fnCalls - peerFn0,
+      },
+    }),
+  };
 }
 
 /** The bare call alone, for reference: how much interleaving with the guard disturbs it. */
@@ -204,30 +258,49 @@ function check(name: string, expected: number, series: Series): Check {
   };
 }
 
-async function benchStore(plan: StorePlan): Promise<{ rows: LatencyRow[]; checks: Check[] }> {
+async function benchStore(
+  plan: StorePlan,
+): Promise<{ rows: LatencyRow[]; metrics: MetricRow[]; checks: Check[] }> {
   const { store, cleanup } = plan.open();
   const guard = createGuard({ policies: POLICIES, store });
+  const peer = plan.peer?.();
+  let peerOrder = 0;
+  const peerFirst: PeerCall | undefined = peer && {
+    contender: peer,
+    call: () => peer.first(`ord_peer_${++peerOrder}`),
+    expected: 'ran',
+  };
+  const peerReplay: PeerCall | undefined = peer && {
+    contender: peer,
+    call: () => peer.replay('ord_replay'),
+    expected: 'stored',
+  };
   try {
     const { token } = await guard.keys.issueRoot({ policy: 'billing', name: 'bench' });
 
-    await measure(guard, plan.warmup, () => freshCharge(token), 'executed');
+    await measure(guard, plan.warmup, () => freshCharge(token), 'executed', peerFirst);
     const vendorBefore = vendorCalls;
-    const executed = await measure(guard, plan.calls, () => freshCharge(token), 'executed');
+    const executed = await measure(guard, plan.calls, () => freshCharge(token), 'executed', peerFirst);
     const executedVendorCalls = vendorCalls - vendorBefore - plan.calls; // minus the bare calls
 
     const first = await guard.execute(repeatedCharge(token), noop);
     if (first.decision !== 'executed') {
       throw new Error(`replay setup: first call was ${first.decision}/${first.code}: ${first.message}`);
     }
-    await measure(guard, REPLAY_WARMUP, () => repeatedCharge(token), 'replayed');
+    if (peer) {
+      const outcome = await peer.first('ord_replay');
+      if (outcome !== 'ran') throw new Error(`replay setup: ${peer.name}'s first call gave ${outcome}`);
+    }
+    await measure(guard, REPLAY_WARMUP, () => repeatedCharge(token), 'replayed', peerReplay);
     const replayBefore = vendorCalls;
-    const replayed = await measure(guard, plan.calls, () => repeatedCharge(token), 'replayed');
+    const replayed = await measure(guard, plan.calls, () => repeatedCharge(token), 'replayed', peerReplay);
     const replayVendorCalls = vendorCalls - replayBefore - plan.calls;
 
     const rows = [
       row(plan.name, 'executed', executed.guarded, executed.bare.p50Us, plan.targetP50Us),
       row(plan.name, 'replayed', replayed.guarded, replayed.bare.p50Us, null),
     ];
+    const metrics: MetricRow[] = [];
     const checks: Check[] = [
       check(`${plan.name}: measured executed calls decided 'executed'`, plan.calls, executed),
       {
@@ -244,30 +317,85 @@ async function benchStore(plan: StorePlan): Promise<{ rows: LatencyRow[]; checks
         ok: replayVendorCalls === 0,
       },
     ];
-    return { rows, checks };
+    if (peer && executed.peer && replayed.peer) {
+      rows.push(
+        row(plan.name, `${peer.name} first`, executed.peer.summary, executed.bare.p50Us, null),
+        row(plan.name, `${peer.name} replay`, replayed.peer.summary, replayed.bare.p50Us, null),
+      );
+      for (const [path, series] of [
+        ['first call', executed],
+        ['replay', replayed],
+      ] as const) {
+        const ratio = series.guarded.p50Us / (series.peer as PeerSeries).summary.p50Us;
+        metrics.push({
+          store: plan.name,
+          metric: `p50 ${path}: spendguard ÷ ${peer.name}`,
+          value: ratio,
+          unit: '×',
+          target: '≤ 1×',
+          meetsTarget: ratio <= 1,
+          note: 'same loop, one call of each in turn',
+        });
+      }
+      checks.push(
+        peerCheck(
+          `${plan.name}: ${peer.name}: each first call ran the function once`,
+          plan.calls,
+          executed.peer,
+          plan.calls,
+        ),
+        peerCheck(
+          `${plan.name}: ${peer.name}: each replay returned the stored result, the function not run`,
+          plan.calls,
+          replayed.peer,
+          0,
+        ),
+      );
+    }
+    return { rows, metrics, checks };
   } finally {
     try {
       await guard.close();
     } finally {
+      await peer?.close();
       cleanup();
     }
   }
+}
+
+function peerCheck(name: string, expected: number, series: PeerSeries, fnCalls: number): Check {
+  const detail = [
+    ...[...series.unexpected].map(([label, n]) => `${label} × ${n}`),
+    ...(series.fnCalls === fnCalls ? [] : [`function ran ${series.fnCalls} times`]),
+  ].join(', ');
+  return {
+    name,
+    expected,
+    actual: series.matched,
+    ok: series.matched === expected && series.fnCalls === fnCalls,
+    ...(detail && { detail }),
+  };
 }
 
 export async function coreOverhead(): Promise<BenchResult> {
   await measureBare(BARE_CALLS); // warm-up
   const bare = await measureBare(BARE_CALLS);
   const rows: LatencyRow[] = [row('none', 'bare', bare, bare.p50Us, null)];
+  const metrics: MetricRow[] = [];
   const checks: Check[] = [];
   for (const plan of PLANS) {
     const result = await benchStore(plan);
     rows.push(...result.rows);
+    metrics.push(...result.metrics);
     checks.push(...result.checks);
   }
   return {
     name: 'core-overhead',
-    title: 'guard.execute overhead around a no-op vendor call (per call, µs; ratio = p50 / bare p50)',
+    title:
+      'guard.execute overhead around a no-op vendor call, and @node-idempotency on its memory adapter ' +
+      'in the same loop (per call, µs; ratio = p50 / bare p50)',
     rows,
+    metrics,
     checks,
   };
 }
