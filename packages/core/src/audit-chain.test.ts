@@ -2,9 +2,11 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  AUDIT_HASHED_FIELDS,
   auditAnchor,
   chainAudit,
   GENESIS_HASH,
+  hashedText,
   verifyAuditChain,
   verifyAuditLog,
   verifyAuditRows,
@@ -42,6 +44,24 @@ function chain(n: number): AuditRow[] {
   for (let i = 0; i < n; i++) rows.push(chainAudit(entry(`c${i}`), rows.at(-1)));
   return rows;
 }
+
+describe('hashedText', () => {
+  const fields = ['seq', ...AUDIT_HASHED_FIELDS];
+  it('is the text JSON.stringify with the field list writes, for any values (property)', () => {
+    const value = fc.oneof(fc.anything(), fc.string(), fc.double(), fc.constant(undefined), fc.constant(-0));
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom(...AUDIT_HASHED_FIELDS, 'prevHash', 'hash', 'extra'), value),
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        (record, seq) => {
+          const entry = record as unknown as AuditEntry;
+          expect(hashedText(entry, seq)).toBe(JSON.stringify({ ...entry, seq }, fields));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+});
 
 describe('audit chain', () => {
   it('links each row to the one before, from the genesis hash', () => {

@@ -39,6 +39,26 @@ const HASHED_FIELDS = Object.keys(HASHED);
  */
 export const AUDIT_HASHED_FIELDS = HASHED_FIELDS.slice(1) as readonly (keyof AuditEntry)[];
 
+/**
+ * `JSON.stringify({ ...entry, seq }, HASHED_FIELDS)`, the text a row's hash covers, built field
+ * by field: the fields are strings, numbers, booleans or null, which stringify alone the same
+ * way, and a replacer list costs ~10× more. Anything else (a row edited into an object) takes
+ * the replacer's path, so the text is the same for any input.
+ */
+export function hashedText(entry: AuditEntry, seq: number): string {
+  let text = `{"seq":${JSON.stringify(seq) ?? 'null'}`;
+  for (const field of AUDIT_HASHED_FIELDS) {
+    // Own fields only, as the spread in `{ ...entry, seq }` copies.
+    const value: unknown = Object.hasOwn(entry, field) ? entry[field] : undefined;
+    const json =
+      typeof value === 'object' && value !== null
+        ? JSON.stringify(value, HASHED_FIELDS)
+        : JSON.stringify(value);
+    if (json !== undefined) text += `,"${field}":${json}`;
+  }
+  return `${text}}`;
+}
+
 /** The hash the chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -46,7 +66,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 export function chainAudit(entry: AuditEntry, previous: { seq: number; hash: string } | undefined): AuditRow {
   const seq = (previous?.seq ?? 0) + 1;
   const prevHash = previous?.hash ?? GENESIS_HASH;
-  const hash = sha256Hex(`${prevHash}\n${JSON.stringify({ ...entry, seq }, HASHED_FIELDS)}`);
+  const hash = sha256Hex(`${prevHash}\n${hashedText(entry, seq)}`);
   return { ...entry, seq, prevHash, hash };
 }
 

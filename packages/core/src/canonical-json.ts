@@ -29,7 +29,7 @@ export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}
 function write(value: unknown, form: boolean, path: string, depth: number): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value.normalize('NFC'));
+      return JSON.stringify(isAscii(value) ? value : value.normalize('NFC'));
     case 'number':
       if (!Number.isFinite(value)) {
         throw new TypeError(`canonicalJson: ${value} at ${path} is not representable in JSON`);
@@ -62,8 +62,21 @@ function write(value: unknown, form: boolean, path: string, depth: number): stri
     );
   }
   const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  // ASCII keys (nearly always) are their own NFC form: sort and write them without a Map.
+  if (keys.every(isAscii)) {
+    keys.sort();
+    let text = '{';
+    for (const key of keys) {
+      const member = record[key];
+      if (member === undefined) continue;
+      if (text.length > 1) text += ',';
+      text += `${JSON.stringify(key)}:${write(member, form, `${path}.${key}`, depth + 1)}`;
+    }
+    return `${text}}`;
+  }
   const members = new Map<string, string>();
-  for (const key of Object.keys(record)) {
+  for (const key of keys) {
     const member = record[key];
     if (member === undefined) continue;
     const name = key.normalize('NFC');
@@ -75,6 +88,11 @@ function write(value: unknown, form: boolean, path: string, depth: number): stri
   const parts: string[] = [];
   for (const name of [...members.keys()].sort()) parts.push(`${JSON.stringify(name)}:${members.get(name)}`);
   return `{${parts.join(',')}}`;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
 }
 
 export function sha256Hex(text: string): string {

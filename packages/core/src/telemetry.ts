@@ -11,6 +11,8 @@ let api: Api | undefined;
 /** A proxy tracer: it follows whichever provider the application registers, before or after. */
 let tracer: Tracer | undefined;
 let loading: Promise<void> | undefined;
+/** What a provider delegates to before an SDK registers one: nothing records, so no span is made. */
+let noopProvider: unknown;
 
 /** Start loading the API once (the guard calls this when it is made); spans begin once it is in. */
 export function loadTelemetry(): Promise<void> {
@@ -18,6 +20,7 @@ export function loadTelemetry(): Promise<void> {
     (module) => {
       api = module;
       tracer = module.trace.getTracer('@spendguard/core');
+      noopProvider = new module.ProxyTracerProvider().getDelegate();
     },
     () => {
       // Not installed: spans stay off.
@@ -44,7 +47,7 @@ export async function inSpan<T>(
   fn: () => Promise<T>,
   end?: (result: T) => Attributes,
 ): Promise<T> {
-  if (!tracer || !api) return fn();
+  if (!tracer || !api || !tracing(api)) return fn();
   const otel = api;
   return tracer.startActiveSpan(name, { attributes }, async (span: Span) => {
     try {
@@ -58,6 +61,15 @@ export async function inSpan<T>(
       span.end();
     }
   });
+}
+
+/**
+ * An SDK has registered a provider (checked per call: it may register after the guard is made).
+ * Without one the API's no-op spans still cost a context switch per step, on every call.
+ */
+function tracing(otel: Api): boolean {
+  const provider = otel.trace.getTracerProvider();
+  return !(provider instanceof otel.ProxyTracerProvider) || provider.getDelegate() !== noopProvider;
 }
 
 /** Attributes of a decision: what was decided, its code, and what it cost. */
