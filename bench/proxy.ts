@@ -60,7 +60,13 @@ class ServerProcess {
   static async start(config: ServerConfig): Promise<ServerProcess> {
     const child = spawn(
       process.execPath,
-      ['--conditions=@spendguard/source', SERVER, JSON.stringify(config)],
+      [
+        '--conditions=@spendguard/source',
+        // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits.
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        SERVER,
+        JSON.stringify(config),
+      ],
       {
         // stdout ignored: whatever a server logs per request must not flood the bench's table.
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -7,7 +7,6 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { PROXY_DEFAULTS, type ProxyOptions } from './options.ts';
 import { createProxy, type Proxy as VendorProxy } from './proxy.ts';
 
@@ -45,13 +44,14 @@ const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'k
 export async function serveProxy(options: ServeProxyOptions): Promise<ServedProxy> {
   const { host = '127.0.0.1', port = 0, tls, ...proxyOptions } = options;
   const proxy = createProxy(proxyOptions);
+  const bodyLimit = options.bodyLimitBytes ?? PROXY_DEFAULTS.bodyLimitBytes;
   const maxHeaderSize = Math.max(
     16 * 1024,
     (options.headerLimitBytes ?? PROXY_DEFAULTS.headerLimitBytes) + NODE_HEADER_SLACK,
   );
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     // Only a target or header the Request constructor refuses gets here: Node parsed them already.
-    handle(proxy, origin, req, res).catch(() => {
+    handle(proxy, origin, bodyLimit, req, res).catch(() => {
       if (res.headersSent) res.destroy();
       else res.writeHead(400, { 'content-type': 'application/json', connection: 'close' }).end(BAD_REQUEST);
     });
@@ -84,9 +84,38 @@ export async function serveProxy(options: ServeProxyOptions): Promise<ServedProx
   };
 }
 
+/**
+ * The body's bytes, read no further than one byte past `limit`: the proxy then sees it is too
+ * large and refuses it, and the rest is never read (the connection closes after the answer).
+ * Buffered here rather than handed over as a web stream: the proxy reads it whole anyway, and
+ * the stream adapters cost more than the copy.
+ */
+function bodyUpTo(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  // Declared too large: nothing is read; the proxy refuses it by its content-length.
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve(new Uint8Array());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData).off('end', done).off('error', reject);
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+      if (size > limit) {
+        req.pause();
+        done();
+      }
+    };
+    req.on('data', onData).on('end', done).on('error', reject);
+  });
+}
+
 async function handle(
   proxy: VendorProxy,
   origin: string,
+  bodyLimit: number,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -102,7 +131,7 @@ async function handle(
   const request = new Request(`${origin}${target.startsWith('/') ? '' : '/'}${target}`, {
     method,
     headers,
-    ...(hasBody && { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' }),
+    ...(hasBody && { body: await bodyUpTo(req, bodyLimit) }),
   });
   const response = await proxy.fetch(request, { target });
   const body = Buffer.from(await response.arrayBuffer());

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
 import { createUpstreamPool } from './upstream-pool.ts';
 
@@ -35,6 +36,34 @@ it("sends a global Request's method, headers and body upstream (undici's fetch k
     });
   } finally {
     await pool.close();
+    server.close();
+  }
+});
+
+it('decodes a compressed answer, keeps repeated headers, and stops at the signal', async () => {
+  const server = createServer((req, res) => {
+    if (req.url === '/slow') return; // never answers
+    res.setHeader('set-cookie', ['a=1', 'b=2']);
+    res.setHeader('content-encoding', 'gzip');
+    res.setHeader('content-type', 'application/json');
+    res.end(gzipSync('{"id":"ch_1","object":"charge"}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const pool = createUpstreamPool();
+  try {
+    const { port } = server.address() as AddressInfo;
+    const response = await pool.fetch(`http://127.0.0.1:${port}/v1/charges/ch_1`);
+    expect(await response.json()).toEqual({ id: 'ch_1', object: 'charge' });
+    expect(response.headers.get('content-encoding')).toBeNull();
+    expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    const started = performance.now();
+    await expect(
+      pool.fetch(`http://127.0.0.1:${port}/slow`, { signal: AbortSignal.timeout(100) }),
+    ).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(5_000);
+  } finally {
+    await pool.close();
+    server.closeAllConnections();
     server.close();
   }
 });

@@ -1,4 +1,5 @@
-import { Agent, fetch as undiciFetch } from 'undici';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { Agent } from 'undici';
 
 /** A `fetch` that reaches the vendors, and a way to close its connections. */
 export interface UpstreamPool {
@@ -6,33 +7,63 @@ export interface UpstreamPool {
   close(): Promise<void>;
 }
 
+/** Bodies sent without one are stored and replayed as they came; these are undone first. */
+const DECODERS: Record<string, (bytes: Uint8Array) => Uint8Array> = {
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
 /**
- * The default way to the vendors: undici's fetch over one Agent, which keeps a pool of
- * keep-alive connections per origin, so a call does not pay for a new TLS handshake.
+ * The default way to the vendors: one undici Agent, which keeps a pool of keep-alive connections
+ * per origin (no new TLS handshake per call), driven through its dispatcher API rather than
+ * undici's WHATWG `fetch`: the same exchange at about a third of the CPU (the spec's fetch
+ * algorithm is many promise layers deep). It still looks like `fetch` to the guard: a URL or a
+ * Request and an init in, a `Response` out, its body read in full (the proxy reads it anyway, to
+ * redact and store it) and decoded when the vendor compressed it.
  */
 export function createUpstreamPool(): UpstreamPool {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
-  const send = async (input: string | URL | Request, init?: RequestInit) => {
-    // undici's fetch only knows its own Request class; a global Request (Node bundles another
-    // copy of undici) would be read as the URL "[object Request]". So pass its parts instead.
-    const parts =
-      input instanceof Request
-        ? {
-            url: input.url,
-            init: {
-              method: input.method,
-              headers: input.headers,
-              signal: input.signal,
-              ...(input.body !== null && { body: new Uint8Array(await input.arrayBuffer()) }),
-            },
-          }
-        : { url: input, init: {} };
-    // undici's own types describe the same WHATWG fetch as the global one's.
-    return (await undiciFetch(parts.url as Parameters<typeof undiciFetch>[0], {
-      ...(parts.init as Parameters<typeof undiciFetch>[1]),
-      ...(init as Parameters<typeof undiciFetch>[1]),
-      dispatcher: agent,
-    })) as unknown as Response;
+  const send = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const request = input instanceof Request ? input : undefined;
+    const url = new URL(request ? request.url : input instanceof URL ? input.href : input);
+    const headers = new Headers(init.headers ?? request?.headers);
+    const body =
+      init.body !== undefined && init.body !== null
+        ? await new Response(init.body).arrayBuffer()
+        : request?.body
+          ? await request.arrayBuffer()
+          : undefined;
+    const flat: string[] = [];
+    for (const [name, value] of headers) flat.push(name, value);
+    const answer = await agent.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: (init.method ?? request?.method ?? 'GET') as 'GET',
+      headers: flat,
+      ...(body !== undefined && { body: new Uint8Array(body) }),
+      signal: init.signal ?? request?.signal ?? undefined,
+    });
+    let bytes: Uint8Array = new Uint8Array(await answer.body.arrayBuffer());
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
+      else if (value !== undefined) responseHeaders.append(name, value);
+    }
+    const encoding = responseHeaders.get('content-encoding')?.trim().toLowerCase();
+    const decode = encoding === undefined ? undefined : DECODERS[encoding];
+    if (decode && bytes.byteLength > 0) {
+      bytes = decode(bytes);
+      responseHeaders.delete('content-encoding');
+      responseHeaders.delete('content-length');
+    }
+    const empty = bytes.byteLength === 0 || answer.statusCode === 204 || answer.statusCode === 304;
+    return new Response(empty ? null : bytes, {
+      status: answer.statusCode,
+      statusText: answer.statusText ?? '',
+      headers: responseHeaders,
+    });
   };
-  return { fetch: send, close: () => agent.close() };
+  return { fetch: send as typeof fetch, close: () => agent.close() };
 }
