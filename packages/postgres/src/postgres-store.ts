@@ -9,16 +9,12 @@ import {
   type AuditHead,
   type AuditQuery,
   type AuditRow,
-  appendAuditTx,
   type BeginPlan,
   type BeginResult,
-  beginTx,
   type CheckpointRecord,
   checkKeyQuery,
-  decideApprovalTx,
   type FinishInput,
   type FinishResult,
-  finishTx,
   type KeyQuery,
   type KeyRecord,
   PENDING_LIMIT,
@@ -30,13 +26,13 @@ import {
 import pg, { type Pool, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
 import { Admission, type Priority } from './admission.ts';
 import { isConnectionError, isRetryable, Redactor, storeError } from './errors.ts';
-import { type LoadedState, NeedsAuditHead, Overlay, type Statement } from './overlay.ts';
 import {
   auditStatement,
   endedWindowsStatement,
   isBackwards,
   keysStatement,
   pruneStatement,
+  type Statement,
 } from './queries.ts';
 import {
   jsonNumber,
@@ -47,14 +43,24 @@ import {
   type Tables,
   tables,
 } from './schema.ts';
+import {
+  type AuditAnswer,
+  auditArgs,
+  auditBody,
+  auditRow,
+  type BeginAnswer,
+  beginCall,
+  beginResult,
+  finishValues,
+  invalidAmount,
+  invalidSettlement,
+  STALE_ATTEMPT,
+} from './steps.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:5432/database?sslmode=…`. Give this or `pool`. */
   url?: string;
-  /**
-   * An existing `pg.Pool` to use instead of `url`. The timeouts below are then the pool's own
-   * business; create it with `pipeline: true` to send each step in two round trips.
-   */
+  /** An existing `pg.Pool` to use instead of `url`. The timeouts below are then the pool's own business. */
   pool?: Pool;
   /** The Postgres schema holding spendguard's tables. Default: `spendguard`. */
   schema?: string;
@@ -73,7 +79,7 @@ export interface PostgresStoreOptions {
   idleInTransactionTimeoutMs?: number;
   /** Idle pooled connections close after this long, in ms. Default: 30 000. */
   idleTimeoutMs?: number;
-  /** Reruns of a transaction after a deadlock or serialization failure. Default: 5. */
+  /** Reruns of a step after a deadlock or serialization failure. Default: 5. */
   maxRetries?: number;
   /** `application_name` of the store's sessions. Default: `spendguard`. */
   applicationName?: string;
@@ -90,13 +96,13 @@ export interface PostgresStoreOptions {
 
 /** Counters of what the store sent, for benchmarks: diff two snapshots around a call. */
 export interface PostgresStoreStats {
-  /** Statements sent, BEGIN and COMMIT included. */
+  /** Statements sent. */
   queries: number;
-  /** Waits for the server: a pipelined batch of statements is one round trip. */
+  /** Waits for the server: one per statement. */
   roundTrips: number;
-  /** Transactions committed (begin, finish, decideApproval, appendAudit). */
+  /** Pipeline steps committed (begin, finish, decideApproval, appendAudit): one statement each. */
   transactions: number;
-  /** Transactions rerun after a deadlock, a serialization failure or a dropped idle connection. */
+  /** Statements rerun after a deadlock, a serialization failure or a dropped idle connection. */
   retries: number;
   /** New connections the pool opened. */
   connections: number;
@@ -106,38 +112,26 @@ export const DEFAULT_POSTGRES_SCHEMA = 'spendguard';
 
 interface Lease {
   client: PoolClient;
-  pipelined: boolean;
   /** The client served an earlier step: a connection error may mean it died while idle. */
   reused: boolean;
   broken: unknown;
   release(destroy?: unknown): void;
 }
 
-interface Read {
-  statement: Statement;
-  take(result: QueryResult, loaded: LoadedState): void;
-}
-
-interface Step<T> {
-  label: string;
-  priority: Priority;
-  reads: Read[];
-  run(tx: Overlay): T;
-  /** Begin's checkpoint id: delete its lock-only row if no checkpoint was written. */
-  placeholder?: string;
-}
-
-/** finish changed a counter it had not locked: rolled back, to rerun locking every counter. */
-class MustLockCounters extends Error {}
+/** The statement was never sent: the connection had already failed. Safe to rerun elsewhere. */
+class NotSent extends Error {}
 
 const BEGIN: Statement = { text: 'BEGIN', values: [] };
 const COMMIT: Statement = { text: 'COMMIT', values: [] };
 
+/** How often decideApproval rereads an approval that changed between its read and its write. */
+const DECIDE_ATTEMPTS = 10;
+
 /**
  * The Postgres store: one cap, one set of checkpoints, one revocation list and one audit chain
- * for a fleet of processes. Each step is one READ COMMITTED transaction in two round trips:
- * BEGIN and lock-and-load every row the step may touch (pipelined), then core's rules run in
- * memory, then one write statement and COMMIT (pipelined).
+ * for a fleet of processes. Each pipeline step is one statement in autocommit: a PL/pgSQL function
+ * (functions.ts, created by migrate()) that locks, decides by core's rules, writes and appends
+ * its audit row, in one round trip. No lock is held while the client is away.
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
@@ -199,7 +193,6 @@ export class PostgresStore implements Store {
         application_name: options.applicationName ?? 'spendguard',
         keepAlive: true,
         allowExitOnIdle: true,
-        pipeline: true,
         ...(options.ssl !== undefined && { ssl: options.ssl }),
       };
       this.#pool = new pg.Pool(config);
@@ -233,7 +226,7 @@ export class PostgresStore implements Store {
     let lease: Lease | undefined;
     try {
       lease = await this.#checkout('high');
-      const [, , , , version] = await this.#send(lease, [
+      const [, , , , version] = await this.#sendAll(lease, [
         BEGIN,
         {
           text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
@@ -258,7 +251,7 @@ export class PostgresStore implements Store {
         pending.push({ text: sql(t), values: [] });
         pending.push({ text: `INSERT INTO ${t.migrations} (version) VALUES (${v})`, values: [] });
       }
-      await this.#send(lease, [...pending, COMMIT]);
+      await this.#sendAll(lease, [...pending, COMMIT]);
       lease.release();
       return { from, to: SCHEMA_VERSION };
     } catch (error) {
@@ -335,128 +328,45 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Locks, in this order: the checkpoint row (inserted first if missing, so there is a row to
-   * lock), every counter row of the plan's windows and rates (inserted if missing, locked in id
-   * order), the key chain FOR SHARE (a revocation waits for it, and later begins see it); then
-   * reads the approval and alert marks (guarded by the checkpoint and counter locks). Only a begin
-   * that decides without proceeding (deny, replay, approval) also locks the audit head, last.
+   * One statement (begin_step): locks, in this order, the checkpoint row (inserted first if
+   * missing, so there is a row to lock), the key chain FOR SHARE (a revocation waits for it, and
+   * later begins see it), the approval row, and, only when the call may proceed past the checks
+   * before them, every counter of the plan's windows and rates (inserted if missing, in id order).
+   * A begin that decides without proceeding (deny, replay, approval) locks the audit head last.
    */
   async begin(plan: BeginPlan): Promise<BeginResult> {
-    const q = this.#q;
-    const counters = new Map<string, number | null>();
-    for (const w of plan.windows) if (!counters.has(w.id)) counters.set(w.id, w.expiresAt);
-    for (const r of plan.rates) if (!counters.has(r.id)) counters.set(r.id, r.expiresAt);
-    const counterIds = [...counters.keys()];
-    const markIds = plan.windows.flatMap((w) =>
-      w.capMicros === null ? [] : w.alerts.map((threshold) => `alert:${w.id}:${threshold}`),
-    );
-    const reads: Read[] = [
-      { statement: { ...q.insertPlaceholder, values: [plan.checkpointId] }, take: () => {} },
-      {
-        statement: { ...q.lockCheckpoint, values: [plan.checkpointId] },
-        take: (result, loaded) => {
-          loaded.checkpoints = new Map([[plan.checkpointId, rowToCheckpoint(result.rows[0])]]);
-        },
-      },
-      // After the lock: a prune that deleted this checkpoint has committed its floor by then.
-      {
-        statement: { ...q.checkpointFloor, values: [] },
-        take: (result, loaded) => {
-          loaded.checkpointFloor = Number((result.rows[0] as { value: string | number }).value);
-        },
-      },
-    ];
-    if (counterIds.length > 0) {
-      reads.push(
-        { statement: { ...q.insertCounters, values: [counterIds, [...counters.values()]] }, take: () => {} },
-        { statement: { ...q.lockCounters, values: [counterIds] }, take: takeCounters(counterIds) },
-      );
-    }
-    reads.push({
-      statement: { ...q.shareKeys, values: [plan.chain] },
-      take: (result, loaded) => {
-        const rows = new Map(result.rows.map((row) => [(row as KeyRow).id, rowToKey(row as KeyRow)]));
-        loaded.keys = { ids: plan.chain, rows };
-      },
-    });
-    const approvalId = plan.approval?.id;
-    if (approvalId !== undefined || markIds.length > 0) {
-      reads.push({
-        statement: { ...q.readApprovalAndMarks, values: [approvalId ?? null, markIds] },
-        take: (result, loaded) => {
-          const present = new Set<string>();
-          let approval: ApprovalRecord | undefined;
-          for (const row of result.rows as { kind: string; id: string; data: string | null }[]) {
-            if (row.kind === 'm') present.add(row.id);
-            else approval = JSON.parse(row.data as string) as ApprovalRecord;
-          }
-          if (approvalId !== undefined) loaded.approvals = new Map([[approvalId, approval]]);
-          loaded.marks = { ids: markIds, present };
-        },
+    const invalid = invalidAmount(plan);
+    if (invalid !== undefined) {
+      // Refused before anything is read (core's rules): only the audit row is written.
+      await this.#append('begin', {
+        ...plan.audit,
+        decision: 'denied',
+        code: 'amount_invalid',
+        message: invalid,
       });
+      return { kind: 'denied', code: 'amount_invalid', message: invalid };
     }
-    return this.#transact({
-      label: 'begin',
-      priority: 'low',
-      reads,
-      run: (tx) => beginTx(tx, plan),
-      placeholder: plan.checkpointId,
-    });
+    const call = beginCall(plan);
+    const result = await this.#step('begin', 'low', { ...this.#q.begin, values: call.values });
+    return beginResult(plan, call, result.rows[0] as BeginAnswer);
   }
 
   /**
-   * Locks the checkpoint, then the counters it reserved on (id order) if settling changes them
-   * (decided in SQL from the locked checkpoint: a failure releases the reservation, a completion
-   * at another cost than reserved adjusts it), then the audit head.
+   * One statement (finish_step): locks the checkpoint, then the counters it reserved on (id
+   * order) only if settling changes them (a failure releases the reservation, a completion at
+   * another cost adjusts it), then the audit head.
    */
   async finish(input: FinishInput): Promise<FinishResult> {
-    // core's finishTx refuses this too, but only once rows are locked, and the counter-locking
-    // SQL would fail first on NaN or a fraction as a store error; so refuse before the transaction.
-    const actual = input.actualMicros;
-    if (
-      input.outcome === 'completed' &&
-      actual !== undefined &&
-      !(Number.isSafeInteger(actual) && actual >= 0)
-    ) {
-      throw new RangeError(
-        `the settlement ${actual} is not a finite, non-negative whole number of micro-dollars below 2^53`,
-      );
-    }
-    try {
-      return await this.#transact(this.#finishStep(input, false));
-    } catch (error) {
-      // The rules changed a counter the SQL guess did not lock: rerun, locking them all.
-      if (!(error instanceof MustLockCounters)) throw error;
-      return this.#transact(this.#finishStep(input, true));
-    }
-  }
-
-  #finishStep(input: FinishInput, lockAllCounters: boolean): Step<FinishResult> {
-    const q = this.#q;
-    const counters: Statement = lockAllCounters
-      ? { ...q.lockCheckpointCounters, values: [input.checkpointId] }
-      : {
-          ...q.lockSettledCounters,
-          values: [input.checkpointId, input.fencingToken, input.outcome, input.actualMicros ?? null],
-        };
+    // Before the statement, as core checks before reading anything: nothing changes.
+    const invalid = invalidSettlement(input);
+    if (invalid !== undefined) throw new RangeError(invalid);
+    const result = await this.#step('finish', 'high', { ...this.#q.finish, values: finishValues(input) });
+    const row = result.rows[0] as AuditAnswer & { r_ok: boolean; r_reason: 'fenced' | 'missing' | null };
+    if (row.r_ok) return { ok: true, audit: auditRow(input.audit, row) };
     return {
-      label: 'finish',
-      priority: 'high',
-      reads: [
-        {
-          statement: { ...q.lockCheckpoint, values: [input.checkpointId] },
-          take: (result, loaded) => {
-            loaded.checkpoints = new Map([[input.checkpointId, rowToCheckpoint(result.rows[0])]]);
-          },
-        },
-        { statement: counters, take: takeCounters([]) },
-        { statement: { ...q.lockHead, values: [] }, take: takeHead },
-      ],
-      run: (tx) => {
-        const result = finishTx(tx, input);
-        if (!lockAllCounters && tx.changesUnlockedCounter) throw new MustLockCounters();
-        return result;
-      },
+      ok: false,
+      reason: row.r_reason as 'fenced' | 'missing',
+      audit: auditRow({ ...input.audit, message: STALE_ATTEMPT }, row),
     };
   }
 
@@ -466,29 +376,47 @@ export class PostgresStore implements Store {
   }
 
   async getApproval(id: string): Promise<ApprovalRecord | undefined> {
-    const [result] = await this.#single('getApproval', { ...this.#q.getApproval, values: [id] }, true);
-    const row = result?.rows[0] as { data: string } | undefined;
-    return row && (JSON.parse(row.data) as ApprovalRecord);
+    const data = await this.#approvalData(id);
+    return data === undefined ? undefined : (JSON.parse(data) as ApprovalRecord);
   }
 
-  /** Locks the approval, then the audit head. */
+  async #approvalData(id: string): Promise<string | undefined> {
+    const [result] = await this.#single('getApproval', { ...this.#q.getApproval, values: [id] }, true);
+    return (result?.rows[0] as { data: string } | undefined)?.data;
+  }
+
+  /**
+   * Two statements, no lock between them: read the approval, then (decide_step) lock it, check it
+   * is still what was read, write the verdict and the audit row built from it, and lock the
+   * audit head last. The audit row is built by the caller from the record (`input.audit`), so it
+   * cannot be one statement; if the record changed in between, it is read again.
+   */
   async decideApproval(input: ApprovalVerdictInput): Promise<ApprovalRecord | undefined> {
-    const q = this.#q;
-    return this.#transact({
-      label: 'decideApproval',
-      priority: 'high',
-      reads: [
-        {
-          statement: { ...q.lockApproval, values: [input.id] },
-          take: (result, loaded) => {
-            const row = result.rows[0] as { data: string } | undefined;
-            loaded.approvals = new Map([[input.id, row && (JSON.parse(row.data) as ApprovalRecord)]]);
-          },
-        },
-        { statement: { ...q.lockHead, values: [] }, take: takeHead },
-      ],
-      run: (tx) => decideApprovalTx(tx, input),
-    });
+    let data = await this.#approvalData(input.id);
+    for (let attempt = 1; ; attempt++) {
+      if (data === undefined) return undefined;
+      const approval = JSON.parse(data) as ApprovalRecord;
+      if (approval.state !== 'pending') return approval;
+      if (attempt > DECIDE_ATTEMPTS) {
+        throw new StoreUnavailableError(
+          `postgres store (${this.target} decideApproval): approval ${input.id} kept changing; try again`,
+        );
+      }
+      const decided: ApprovalRecord = {
+        ...approval,
+        state: input.verdict,
+        decidedAt: input.now,
+        decidedBy: input.by,
+        reason: input.reason,
+      };
+      const result = await this.#step('decideApproval', 'high', {
+        ...this.#q.decide,
+        values: [input.id, data, JSON.stringify(decided), ...auditArgs(input.audit(decided))],
+      });
+      const row = result.rows[0] as { r_status: 'decided' | 'changed' | 'missing'; r_data: string | null };
+      if (row.r_status === 'decided') return decided;
+      data = row.r_status === 'missing' ? undefined : (row.r_data as string);
+    }
   }
 
   async getCounter(id: string): Promise<number> {
@@ -497,14 +425,14 @@ export class PostgresStore implements Store {
     return row ? Number(row.value) : 0;
   }
 
-  /** Locks the audit head. */
+  /** One statement (audit_row): locks the audit head, writes the row, moves the head. */
   async appendAudit(entry: AuditEntry): Promise<AuditRow> {
-    return this.#transact({
-      label: 'appendAudit',
-      priority: 'low',
-      reads: [{ statement: { ...this.#q.lockHead, values: [] }, take: takeHead }],
-      run: (tx) => appendAuditTx(tx, entry),
-    });
+    return this.#append('appendAudit', entry);
+  }
+
+  async #append(label: string, entry: AuditEntry): Promise<AuditRow> {
+    const result = await this.#step(label, 'low', { ...this.#q.appendAudit, values: [auditBody(entry)] });
+    return auditRow(entry, result.rows[0] as AuditAnswer);
   }
 
   /** One statement; each filter but code and vendor has an index ordered by seq (schema v3). */
@@ -567,55 +495,33 @@ export class PostgresStore implements Store {
     if (this.#closePool) await this.#pool.end();
   }
 
-  /** One atomic step: BEGIN + lock-and-load, run core's rules in memory, write + COMMIT. */
-  async #transact<T>(step: Step<T>): Promise<T> {
+  /**
+   * One pipeline step: one statement in autocommit, so its locks last only while the server runs
+   * it and commits. Rerun after a deadlock or serialization failure (the statement was rolled
+   * back), and once when the connection had failed before it was sent. Never after it may have
+   * reached the server: it may have committed.
+   */
+  async #step(label: string, priority: Priority, statement: Statement): Promise<QueryResult> {
     for (let attempt = 1; ; attempt++) {
       this.#assertOpen();
       let lease: Lease | undefined;
-      let stage: 'connect' | 'read' | 'write' = 'connect';
       try {
-        lease = await this.#checkout(step.priority);
-        stage = 'read';
-        const results = await this.#send(lease, [BEGIN, ...step.reads.map((r) => r.statement)]);
-        const loaded: LoadedState = {};
-        step.reads.forEach((read, i) => {
-          read.take(results[i + 1] as QueryResult, loaded);
-        });
-        let tx = new Overlay(loaded);
-        let result: T;
-        try {
-          result = step.run(tx);
-        } catch (error) {
-          if (!(error instanceof NeedsAuditHead)) throw error;
-          // Begin decided to write an audit row (deny, replay): lock the head now, last, and rerun
-          // the rules on the same locked rows; they decide the same way.
-          const [head] = await this.#send(lease, [{ ...this.#q.lockHead, values: [] }]);
-          takeHead(head as QueryResult, loaded);
-          tx = new Overlay(loaded);
-          result = step.run(tx);
-        }
-        stage = 'write';
-        // Begin inserted a lock-only checkpoint row if there was none: delete it unless filled.
-        const placeholder = step.placeholder;
-        const absent = placeholder !== undefined && loaded.checkpoints?.get(placeholder) === undefined;
-        const write = tx.writeStatement(this.#t, absent ? placeholder : undefined);
-        const done = await this.#send(lease, write ? [write, COMMIT] : [COMMIT]);
-        if (done.at(-1)?.command !== 'COMMIT') throw new Error('the transaction was rolled back');
+        lease = await this.#checkout(priority);
+        const result = await this.#send(lease, statement);
         this.stats.transactions++;
         lease.release();
         return result;
       } catch (error) {
         if (lease) await this.#abandon(lease, error);
-        if (error instanceof MustLockCounters) throw error;
         const again =
           (isRetryable(error) && attempt <= this.#maxRetries) ||
-          (stage === 'read' && attempt === 1 && lease?.reused === true && isConnectionError(error));
+          (attempt === 1 && lease?.reused === true && error instanceof NotSent);
         if (again && !this.#closed) {
           this.stats.retries++;
           await sleep(Math.random() * 5 * attempt);
           continue;
         }
-        throw this.#error(error, step.label);
+        throw this.#error(error instanceof NotSent ? error.cause : error, label);
       }
     }
   }
@@ -627,16 +533,18 @@ export class PostgresStore implements Store {
       let lease: Lease | undefined;
       try {
         lease = await this.#checkout('low');
-        const results = await this.#send(lease, [statement]);
+        const result = await this.#send(lease, statement);
         lease.release();
-        return results;
+        return [result];
       } catch (error) {
         if (lease) await this.#abandon(lease, error);
-        if (idempotent && attempt === 1 && lease?.reused && isConnectionError(error) && !this.#closed) {
+        // Never sent: safe to send again. Sent on a connection that then failed: only a read.
+        const again = error instanceof NotSent || (idempotent && isConnectionError(error));
+        if (again && attempt === 1 && lease?.reused && !this.#closed) {
           this.stats.retries++;
           continue;
         }
-        throw this.#error(error, label);
+        throw this.#error(error instanceof NotSent ? error.cause : error, label);
       }
     }
   }
@@ -655,7 +563,6 @@ export class PostgresStore implements Store {
     const lease: Lease = {
       client,
       reused,
-      pipelined: (client as { pipeline?: boolean }).pipeline === true,
       broken: undefined,
       release: (destroy?: unknown) => {
         client.off('error', onError);
@@ -672,39 +579,30 @@ export class PostgresStore implements Store {
     return lease;
   }
 
-  /** Send statements and wait for all answers: one round trip when the client pipelines. */
-  async #send(lease: Lease, batch: Statement[]): Promise<QueryResult[]> {
+  /**
+   * Send one statement and wait for its answer. A client that already failed (its connection
+   * dropped while it sat in the pool) throws NotSent: the statement never left.
+   */
+  async #send(lease: Lease, statement: Statement): Promise<QueryResult> {
     const { client } = lease;
-    this.stats.queries += batch.length;
-    if (!lease.pipelined) {
-      const results: QueryResult[] = [];
-      for (const s of batch) {
-        this.stats.roundTrips++;
-        results.push(await client.query(config(s)));
-      }
-      return results;
+    if (lease.broken !== undefined || (client as { _queryable?: boolean })._queryable === false) {
+      throw new NotSent('the connection had failed', { cause: lease.broken ?? new Error('not queryable') });
     }
+    this.stats.queries++;
     this.stats.roundTrips++;
-    // Corked, the batch leaves in one write instead of one per statement.
-    const stream = (client as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection
-      ?.stream;
-    stream?.cork?.();
-    let pending: Promise<QueryResult>[];
-    try {
-      pending = batch.map((s) => client.query(config(s)));
-    } finally {
-      stream?.uncork?.();
-    }
-    const settled = await Promise.allSettled(pending);
-    // The first failure is the cause; the statements after it only report the aborted transaction.
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.map((r) => (r as PromiseFulfilledResult<QueryResult>).value);
+    return client.query(config(statement));
+  }
+
+  /** Statements one after another, each waited for (migrate). */
+  async #sendAll(lease: Lease, batch: Statement[]): Promise<QueryResult[]> {
+    const results: QueryResult[] = [];
+    for (const statement of batch) results.push(await this.#send(lease, statement));
+    return results;
   }
 
   /** Give a client back after a failure: rolled back and reusable, or destroyed. */
   async #abandon(lease: Lease, error: unknown): Promise<void> {
-    if (lease.broken !== undefined || isConnectionError(error)) {
+    if (lease.broken !== undefined || error instanceof NotSent || isConnectionError(error)) {
       lease.release(lease.broken ?? error);
       return;
     }
@@ -757,22 +655,6 @@ function rowToCheckpoint(row: unknown): CheckpointRecord | undefined {
   return data == null ? undefined : (JSON.parse(data) as CheckpointRecord);
 }
 
-function takeCounters(ids: readonly string[]) {
-  return (result: QueryResult, loaded: LoadedState) => {
-    const counters = new Map<string, number>(ids.map((id) => [id, 0]));
-    for (const row of result.rows as { id: string; value: string | number }[]) {
-      counters.set(row.id, Number(row.value));
-    }
-    loaded.counters = counters;
-  };
-}
-
-function takeHead(result: QueryResult, loaded: LoadedState): void {
-  const row = result.rows[0] as { seq: string | number; hash: string } | undefined;
-  if (!row) throw new Error('the audit head row is missing: run `await store.migrate()`');
-  loaded.head = { seq: Number(row.seq), hash: row.hash };
-}
-
 function config(s: Statement) {
   return s.name === undefined ? { text: s.text, values: s.values } : s;
 }
@@ -815,55 +697,13 @@ function statements(t: Tables, schema: string) {
       'get_checkpoint',
       `SELECT data FROM ${t.checkpoints} WHERE id = $1 AND data IS NOT NULL`,
     ),
-    insertPlaceholder: s(
-      'insert_placeholder',
-      `INSERT INTO ${t.checkpoints} (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`,
-    ),
-    lockCheckpoint: s('lock_checkpoint', `SELECT data FROM ${t.checkpoints} WHERE id = $1 FOR UPDATE`),
-    insertCounters: s(
-      'insert_counters',
-      `INSERT INTO ${t.counters} (id, value, expires_at) ` +
-        'SELECT id, 0, expires_at FROM unnest($1::text[], $2::bigint[]) AS n(id, expires_at) ORDER BY id COLLATE "C" ' +
-        'ON CONFLICT (id) DO NOTHING',
-    ),
-    lockCounters: s(
-      'lock_counters',
-      `SELECT id, value FROM ${t.counters} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
-    ),
-    // These two run after lock_checkpoint in the same round trip, so they see the locked row.
-    // Mirrors finishTx: counters change when a live attempt fails with money reserved, or
-    // completes at a cost other than the reservation; otherwise nothing is locked.
-    lockSettledCounters: s(
-      'lock_settled_counters',
-      `SELECT id, value FROM ${t.counters} WHERE id = ANY(ARRAY(SELECT unnest(windows) FROM ${t.checkpoints} ` +
-        "WHERE id = $1 AND state = 'in_progress' AND fencing_token = $2 AND CASE $3::text " +
-        "WHEN 'completed' THEN reserved_micros <> coalesce($4::bigint, reserved_micros) " +
-        "WHEN 'failed' THEN reserved_micros <> 0 ELSE false END)) ORDER BY id FOR UPDATE",
-    ),
-    lockCheckpointCounters: s(
-      'lock_checkpoint_counters',
-      `SELECT id, value FROM ${t.counters} WHERE id = ANY(ARRAY(SELECT unnest(windows) FROM ${t.checkpoints} WHERE id = $1)) ` +
-        'ORDER BY id FOR UPDATE',
-    ),
-    shareKeys: s(
-      'share_keys',
-      `SELECT id, data, revoked_at FROM ${t.keys} WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE`,
-    ),
-    readApprovalAndMarks: s(
-      'read_approval_marks',
-      `SELECT 'a' AS kind, id, data FROM ${t.approvals} WHERE id = $1::text ` +
-        `UNION ALL SELECT 'm', id, NULL FROM ${t.marks} WHERE id = ANY($2::text[])`,
-    ),
     getApproval: s('get_approval', `SELECT data FROM ${t.approvals} WHERE id = $1`),
     listApprovals: s(
       'list_approvals',
       `SELECT data FROM ${t.approvals} WHERE $1::text IS NULL OR ${jsonString('state')} = $1 ` +
         `ORDER BY ${jsonNumber('createdAt')}, id LIMIT $2`,
     ),
-    lockApproval: s('lock_approval', `SELECT data FROM ${t.approvals} WHERE id = $1 FOR UPDATE`),
     getCounter: s('get_counter', `SELECT value FROM ${t.counters} WHERE id = $1`),
-    lockHead: s('lock_head', `SELECT seq, hash FROM ${t.auditHead} WHERE id FOR UPDATE`),
-    checkpointFloor: s('checkpoint_floor', `SELECT value FROM ${t.checkpointFloor} WHERE id`),
     readHead: s(
       'read_head',
       `SELECT seq, hash, anchor_seq, anchor_hash, anchor_hmac FROM ${t.auditHead} WHERE id`,
@@ -874,6 +714,11 @@ function statements(t: Tables, schema: string) {
       `UPDATE ${t.auditHead} SET anchor_seq = $1, anchor_hash = $2, anchor_hmac = $3 ` +
         'WHERE id AND seq > 0 AND coalesce(anchor_seq, 0) < $1',
     ),
+    // The pipeline steps (functions.ts): one statement each.
+    begin: s('begin', `SELECT * FROM ${t.schema}.begin_step(${params(37)})`),
+    finish: s('finish', `SELECT * FROM ${t.schema}.finish_step(${params(14)})`),
+    decide: s('decide', `SELECT * FROM ${t.schema}.decide_step(${params(10)})`),
+    appendAudit: s('append_audit', `SELECT * FROM ${t.schema}.audit_row($1)`),
     // The WHERE on state matches the partial index on (started_at, id).
     listPending: s(
       'list_pending',
@@ -881,6 +726,11 @@ function statements(t: Tables, schema: string) {
         'ORDER BY started_at, id LIMIT $2',
     ),
   };
+}
+
+/** `$1, $2, …, $n`. */
+function params(n: number): string {
+  return Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
 }
 
 function fnv1a(text: string): string {

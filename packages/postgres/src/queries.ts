@@ -1,10 +1,16 @@
 import { type AuditQuery, decisionsOf, type KeyQuery, type PruneOptions } from '@spendguard/core/store-kit';
-import type { Statement } from './overlay.ts';
 import { jsonNumber, jsonString, type Tables } from './schema.ts';
+
+/** A statement and its parameters; named statements are parsed once per connection. */
+export interface Statement {
+  text: string;
+  values: unknown[];
+  name?: string;
+}
 
 /**
  * The statements whose text depends on the query: one per combination of filters, each shaped
- * to use the indexes of schema version 3 (see schema.ts). Unnamed, so each is planned for its
+ * to use the indexes of schema version 3 and later (see schema.ts). Unnamed, so each is planned for its
  * values.
  */
 

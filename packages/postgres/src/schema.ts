@@ -1,7 +1,8 @@
 import { GENESIS_HASH } from '@spendguard/core/store-kit';
+import { functionsSql } from './functions.ts';
 
 /** The newest schema version `migrate()` brings a schema to. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -15,8 +16,9 @@ export function quoteSchema(schema: string): string {
   return `"${schema}"`;
 }
 
-/** Fully qualified table names of one schema. */
+/** Fully qualified table names of one schema, and the quoted schema (for its functions). */
 export interface Tables {
+  schema: string;
   migrations: string;
   keys: string;
   tokens: string;
@@ -32,6 +34,7 @@ export interface Tables {
 export function tables(schema: string): Tables {
   const s = quoteSchema(schema);
   return {
+    schema: s,
     migrations: `${s}.migrations`,
     keys: `${s}.keys`,
     tokens: `${s}.tokens`,
@@ -164,4 +167,7 @@ CREATE TABLE ${t.checkpointFloor} (
 );
 INSERT INTO ${t.checkpointFloor} (id, value) VALUES (true, 1);
 `,
+  // 4: each pipeline step as one function (begin_step, finish_step, decide_step, audit_row), so a
+  // step is one statement in autocommit. Tables and rows are unchanged: see functions.ts.
+  functionsSql,
 ];

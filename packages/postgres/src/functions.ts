@@ -1,0 +1,528 @@
+import type { Tables } from './schema.ts';
+
+/**
+ * Schema version 4: each pipeline step as one PL/pgSQL function, so a step is one statement in
+ * autocommit (one round trip) and no lock is held while the client is away. `begin_step`,
+ * `finish_step` and `decide_step` are a line-by-line port of core's rules (state-tx.ts: beginTx,
+ * finishTx, decideApprovalTx); `audit_row` is core's chainAudit, with Postgres's own sha256.
+ *
+ * Records stay JSON in text columns, read and edited as text: Postgres's JSON functions refuse a
+ * document holding \u0000 anywhere. Strings reach these functions as JSON text written by
+ * JavaScript (JSON.stringify, or its inside without the quotes), so every string the engine
+ * writes, lone surrogates included, lands in a message or an audit row exactly as core writes it.
+ *
+ * Checkpoints are written in this layout, so a step edits one with a few `position` cuts instead
+ * of a regular expression per field (see CHECKPOINT_HEAD):
+ *
+ *   {"fencingToken":…,"leaseUntil":…,"keyId":…,"fingerprint":…,"generation":…,"id":…,"key":…,
+ *    "windows":…,"startedAt":…,"dedupWindowMs":…,"vendor":…,"operation":…,"state":…,
+ *    "outcomeUnknown":…,"reservedMicros":…,"completedAt":…,"actualMicros":…,"result":…,"error":…}
+ *
+ * A key is found by its text with the comma and quotes around it (`,"state":`): inside a JSON
+ * string every quote is escaped, so that text is only ever the key itself. A checkpoint written in
+ * another order (by an earlier version) is read and edited field by field (`json_field`,
+ * `json_set`), which is slower and only ever needed for calls in flight across an upgrade.
+ *
+ * Lock order, in every function: checkpoint, key rows (FOR SHARE), approval, counters (by id),
+ * then the audit head, always last, so it is held only while the step writes its row and commits.
+ */
+
+/** How a checkpoint in this version's layout starts; any other start is an earlier version's. */
+export const CHECKPOINT_HEAD = '{"fencingToken":';
+
+/** A JSON value with at most one level of nesting (a flat object or array), as a regular expression. */
+const STRING = String.raw`"(?:[^"\\]|\\.)*"`;
+const JSON_VALUE =
+  `${STRING}|-?[0-9][0-9.eE+-]*|true|false|null|` +
+  String.raw`\{(?:[^{}"]|${STRING})*\}|\[(?:[^]["]|${STRING})*\]`;
+
+export function functionsSql(t: Tables): string {
+  const s = t.schema;
+  return String.raw`
+-- The raw JSON text of a top-level field of a record (NULL when absent). Slow (a regular
+-- expression): only for records in another layout than this version writes, and approvals.
+CREATE FUNCTION ${s}.json_field(d text, field text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT substring(d FROM '[{,]"' || field || '":(${JSON_VALUE})')
+$$;
+
+-- The record with a top-level field set to the JSON text value. Refuses a record without the field,
+-- or whose value is nested deeper than this can match, rather than leave it unchanged.
+CREATE FUNCTION ${s}.json_set(d text, field text, value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  v_out text := regexp_replace(d, '([{,]"' || field || '":)(?:${JSON_VALUE})', '\1' || replace(value, '\', '\\'));
+BEGIN
+  IF v_out = d AND ${s}.json_field(d, field) IS DISTINCT FROM value THEN
+    RAISE EXCEPTION 'spendguard: cannot set % in a stored record', field;
+  END IF;
+  RETURN v_out;
+END $$;
+
+-- The literal after a key (a number, true, false or null: up to the next comma or brace), or
+-- NULL when the key is absent. Only for a key whose value is one of those.
+CREATE FUNCTION ${s}.scalar_after(d text, k text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT split_part(split_part(substr(d, nullif(position(k IN d), 0) + length(k)), ',', 1), '}', 1)
+$$;
+
+-- Number.prototype.toString (and JSON.stringify) of a double: Postgres prints the shortest digits
+-- that read back as the same double (extra_float_digits > 0), laid out here by JavaScript's rules.
+CREATE FUNCTION ${s}.js_number(x float8) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET extra_float_digits = 1 AS $$
+DECLARE
+  v_m text[]; v_digits text; v_n int; v_k int; v_e int; v_sign text := '';
+BEGIN
+  IF x = 'NaN'::float8 OR x = 'Infinity'::float8 OR x = '-Infinity'::float8 THEN RETURN 'null'; END IF;
+  IF x = 0 THEN RETURN '0'; END IF;
+  IF x < 0 THEN v_sign := '-'; x := -x; END IF;
+  v_m := regexp_match(x::text, '^([0-9]+)(?:\.([0-9]+))?(?:e([-+][0-9]+))?$');
+  v_digits := v_m[1] || coalesce(v_m[2], '');
+  -- The value is 0.<digits> * 10^v_n.
+  v_n := length(v_m[1]) + coalesce(v_m[3]::int, 0);
+  v_n := v_n - (length(v_digits) - length(ltrim(v_digits, '0')));
+  v_digits := rtrim(ltrim(v_digits, '0'), '0');
+  v_k := length(v_digits);
+  IF v_k <= v_n AND v_n <= 21 THEN RETURN v_sign || v_digits || repeat('0', v_n - v_k); END IF;
+  IF 0 < v_n AND v_n <= 21 THEN RETURN v_sign || left(v_digits, v_n) || '.' || substr(v_digits, v_n + 1); END IF;
+  IF -6 < v_n AND v_n <= 0 THEN RETURN v_sign || '0.' || repeat('0', -v_n) || v_digits; END IF;
+  v_e := v_n - 1;
+  RETURN v_sign || left(v_digits, 1) || CASE WHEN v_k > 1 THEN '.' || substr(v_digits, 2) ELSE '' END
+    || 'e' || CASE WHEN v_e >= 0 THEN '+' ELSE '-' END || abs(v_e);
+END $$;
+
+-- Number.prototype.toFixed(2): the exact value of the double (from its bits) rounded half up,
+-- as JavaScript rounds it (not the decimal the double was parsed from).
+CREATE FUNCTION ${s}.js_fixed2(x float8) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+  v_bits bigint; v_exp int; v_mant bigint; v_exact numeric;
+  v_sign text := CASE WHEN x < 0 THEN '-' ELSE '' END;
+BEGIN
+  IF x = 'NaN'::float8 THEN RETURN 'NaN'; END IF;
+  IF abs(x) >= 1e21 THEN RETURN ${s}.js_number(x); END IF;
+  IF abs(x) < 0.001 THEN RETURN v_sign || '0.00'; END IF;
+  v_bits := ('x' || encode(float8send(abs(x)), 'hex'))::bit(64)::bigint;
+  v_exp := ((v_bits >> 52) & 2047)::int;
+  v_mant := v_bits & 4503599627370495;
+  IF v_exp > 0 THEN v_mant := v_mant | 4503599627370496; ELSE v_exp := 1; END IF;
+  v_exp := v_exp - 1075;
+  IF v_exp >= 0 THEN
+    v_exact := v_mant::numeric * power(2::numeric, v_exp);
+  ELSE
+    -- m * 2^-k = m * 5^k / 10^k, exactly.
+    v_exact := ((v_mant::numeric * power(5::numeric, -v_exp))::text || 'e' || v_exp)::numeric;
+  END IF;
+  RETURN v_sign || round(v_exact, 2)::text;
+END $$;
+
+-- Date.prototype.toISOString of a time in ms.
+CREATE FUNCTION ${s}.js_iso(ms float8) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  v_t bigint; v_days bigint; v_ts timestamp; v_year int;
+BEGIN
+  IF ms IS NULL OR ms <> ms OR abs(ms) > 8.64e15 THEN
+    RAISE EXCEPTION 'spendguard: % is not a time (Invalid Date)', ms;
+  END IF;
+  v_t := trunc(ms)::bigint;
+  v_days := floor(v_t / 86400000.0)::bigint;
+  v_ts := (date '1970-01-01' + v_days::int)::timestamp + (v_t - v_days * 86400000) * interval '1 millisecond';
+  v_year := extract(year FROM v_ts)::int;
+  IF v_year < 0 THEN v_year := v_year + 1; END IF; -- 1 BC is year 0
+  RETURN CASE WHEN v_year BETWEEN 0 AND 9999 THEN lpad(v_year::text, 4, '0')
+              WHEN v_year > 9999 THEN '+' || lpad(v_year::text, 6, '0')
+              ELSE '-' || lpad((-v_year)::text, 6, '0') END
+    || to_char(v_ts, '-MM-DD"T"HH24:MI:SS.MS"Z"');
+END $$;
+
+-- A row's canonical JSON after its seq (closing brace included), as chainAudit serializes it:
+-- pre and post are the fields before and after these five, each ',"field":<json>'; a NULL one
+-- of the five is left out (undefined in the entry).
+CREATE FUNCTION ${s}.audit_body(pre text, decision text, code text, message text, est text, act text, post text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT pre || coalesce(',"decision":' || decision, '') || coalesce(',"code":' || code, '')
+    || coalesce(',"message":' || message, '') || coalesce(',"estimatedCostUsd":' || est, '')
+    || coalesce(',"actualCostUsd":' || act, '') || post || '}'
+$$;
+
+-- appendAuditTx: lock the head (last), chain the row to it, store the row, move the head.
+CREATE FUNCTION ${s}.audit_row(body text, OUT a_seq bigint, OUT a_prev text, OUT a_hash text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  v_canon text;
+BEGIN
+  SELECT h.seq + 1, h.hash INTO a_seq, a_prev FROM ${t.auditHead} h WHERE h.id FOR UPDATE;
+  IF NOT FOUND THEN RAISE EXCEPTION 'spendguard: the audit head row is missing: run migrate()'; END IF;
+  v_canon := '{"seq":' || a_seq || body;
+  a_hash := encode(sha256(convert_to(a_prev || E'\n' || v_canon, 'UTF8')), 'hex');
+  INSERT INTO ${t.audit} (seq, hash, data)
+    VALUES (a_seq, a_hash, left(v_canon, -1) || ',"prevHash":"' || a_prev || '","hash":"' || a_hash || '"}');
+  UPDATE ${t.auditHead} h SET seq = a_seq, hash = a_hash WHERE h.id;
+END $$;
+
+-- beginTx. Strings for messages come as the inside of their JSON text (p_chain_which, p_cp_key,
+-- p_apr_inner, p_w_msg, p_cap_suffix); p_fp and p_key_id as JSON text; p_r_msg whole messages.
+-- r_kind: proceed (r_generation, r_fence, r_alerts: pairs of alert index and counter value),
+-- resumed | replay | wait (r_checkpoint), denied (r_code, r_message as JSON), needs_approval.
+CREATE FUNCTION ${s}.begin_step(
+  p_now bigint, p_chain text[], p_chain_which text[],
+  p_cp_id text, p_cp_key text, p_fp text, p_dedup bigint, p_vendor_idempotent boolean,
+  p_lease_until bigint, p_key_id text, p_cp_rest text, p_cost bigint, p_cost_usd text, p_windows text[],
+  p_counter_ids text[], p_counter_expires bigint[],
+  p_w_ids text[], p_w_caps bigint[], p_w_expires bigint[], p_w_msg text[], p_cap_suffix text,
+  p_a_window int[], p_a_threshold float8[], p_a_mark text[],
+  p_r_ids text[], p_r_limits float8[], p_r_msg text[],
+  p_apr_id text, p_apr_inner text, p_apr_pending text,
+  p_pre text, p_decision text, p_code text, p_message text, p_est text, p_act text, p_post text,
+  OUT r_kind text, OUT r_code text, OUT r_message text, OUT r_checkpoint text,
+  OUT r_generation bigint, OUT r_fence bigint, OUT r_alerts float8[],
+  OUT a_seq bigint, OUT a_prev text, OUT a_hash text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  v_state text; v_fence bigint; v_lease bigint; v_data text;
+  v_fresh boolean;
+  v_alive text[];
+  v_fp text; v_completed float8; v_live boolean; v_gen bigint; v_next bigint; v_actual text;
+  v_apr text; v_apr_state text; v_stale text; v_reason text; v_used_at text; v_expires float8; v_apr_cost float8;
+  v_admitted boolean := false;
+  v_ids text[] := '{}'; v_vals bigint[] := '{}'; v_deltas bigint[] := '{}';
+  v_marks text[] := '{}'; v_fired text[] := '{}'; v_fired_exp bigint[] := '{}'; v_alerts float8[] := '{}';
+  v_i int; v_j int := 1; v_n int; v_used bigint; v_before bigint; v_after bigint; v_line float8;
+  v_msg text := p_message; v_est text := p_est; v_act text := p_act; v_decision text; v_code text;
+  v_again constant text := '; a new approval is needed';
+BEGIN
+  <<decide>>
+  BEGIN
+    -- The checkpoint row first: inserted as a lock-only row (data NULL) when missing, so there is
+    -- a row to lock; a duplicate begin waits here, then sees what this one wrote.
+    LOOP
+      SELECT c.state, c.fencing_token, c.lease_until, c.data INTO v_state, v_fence, v_lease, v_data
+        FROM ${t.checkpoints} c WHERE c.id = p_cp_id FOR UPDATE;
+      EXIT WHEN FOUND;
+      INSERT INTO ${t.checkpoints} (id) VALUES (p_cp_id) ON CONFLICT (id) DO NOTHING;
+      EXIT WHEN FOUND;
+    END LOOP;
+    v_fresh := v_data IS NULL;
+
+    -- The key chain FOR SHARE: a revocation waits for this step, and later steps see it.
+    SELECT coalesce(array_agg(k.id) FILTER (WHERE k.revoked_at IS NULL), '{}') INTO v_alive
+      FROM (SELECT id, revoked_at FROM ${t.keys} WHERE id = ANY(p_chain) ORDER BY id FOR SHARE) k;
+    FOR v_i IN 1 .. coalesce(array_length(p_chain, 1), 0) LOOP
+      IF NOT (p_chain[v_i] = ANY(v_alive)) THEN
+        r_kind := 'denied'; r_code := 'key_revoked';
+        v_msg := '"the vault key is revoked (' || p_chain_which[v_i] || ')"';
+        EXIT decide;
+      END IF;
+    END LOOP;
+
+    IF NOT v_fresh THEN
+      IF starts_with(v_data, '${CHECKPOINT_HEAD}') THEN
+        v_fp := substr(v_data, position(',"fingerprint":' IN v_data) + 15,
+          position(',"generation":' IN v_data) - position(',"fingerprint":' IN v_data) - 15);
+        v_gen := ${s}.scalar_after(v_data, ',"generation":')::bigint;
+        v_completed := nullif(${s}.scalar_after(v_data, ',"completedAt":'), 'null')::float8;
+        v_actual := ${s}.scalar_after(v_data, ',"actualMicros":');
+      ELSE
+        v_fp := ${s}.json_field(v_data, 'fingerprint');
+        v_gen := ${s}.json_field(v_data, 'generation')::bigint;
+        v_completed := nullif(${s}.json_field(v_data, 'completedAt'), 'null')::float8;
+        v_actual := ${s}.json_field(v_data, 'actualMicros');
+      END IF;
+      v_live := v_state IS DISTINCT FROM 'completed' OR coalesce(v_completed, 0) + p_dedup > p_now;
+      IF v_live AND v_fp IS DISTINCT FROM p_fp THEN
+        r_kind := 'denied'; r_code := 'idempotency_mismatch';
+        v_msg := '"idempotency key ' || p_cp_key || ' was already used for a call with different parameters"';
+        EXIT decide;
+      END IF;
+      v_next := v_fence + 1;
+      IF v_state = 'completed' AND v_live THEN
+        r_kind := 'replay'; r_checkpoint := v_data;
+        v_act := CASE WHEN v_actual IS NULL OR v_actual = 'null' THEN 'null'
+                      ELSE ${s}.js_number(v_actual::float8 / 1000000) END;
+        v_est := '0';
+        EXIT decide;
+      END IF;
+      IF v_state = 'in_progress' THEN
+        IF v_lease > p_now THEN r_kind := 'wait'; r_checkpoint := v_data; EXIT decide; END IF;
+        -- The lease ended without an answer (timeout or crash): the vendor may have acted.
+        IF NOT p_vendor_idempotent THEN
+          r_kind := 'denied'; r_code := 'outcome_unknown';
+          v_msg := '"an earlier attempt may have reached the vendor and it has no idempotency key; reconcile before retrying"';
+          EXIT decide;
+        END IF;
+        -- Re-send under the same vendor idempotency key; the reservation is still held.
+        IF starts_with(v_data, '${CHECKPOINT_HEAD}') THEN
+          v_data := '${CHECKPOINT_HEAD}' || v_next || ',"leaseUntil":' || p_lease_until || ',"keyId":' || p_key_id
+            || substr(v_data, position(',"fingerprint":' IN v_data));
+        ELSE
+          v_data := ${s}.json_set(${s}.json_set(${s}.json_set(v_data, 'fencingToken', v_next::text),
+            'leaseUntil', p_lease_until::text), 'keyId', p_key_id);
+        END IF;
+        UPDATE ${t.checkpoints} c SET fencing_token = v_next, lease_until = p_lease_until, data = v_data
+          WHERE c.id = p_cp_id;
+        r_kind := 'resumed'; r_checkpoint := v_data;
+        EXIT decide;
+      END IF;
+      -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
+      v_gen := v_gen + 1;
+    ELSE
+      -- Perhaps pruned before: start above its numbers (read after the checkpoint's lock).
+      SELECT f.value INTO v_gen FROM ${t.checkpointFloor} f WHERE f.id;
+      v_next := v_gen;
+    END IF;
+
+    -- An approved record this call may use; marked used only once the call really proceeds.
+    IF p_apr_id IS NOT NULL THEN
+      LOOP
+        SELECT a.data INTO v_apr FROM ${t.approvals} a WHERE a.id = p_apr_id FOR UPDATE;
+        EXIT WHEN FOUND;
+        INSERT INTO ${t.approvals} (id, data) VALUES (p_apr_id, p_apr_pending) ON CONFLICT (id) DO NOTHING;
+        IF FOUND THEN
+          r_kind := 'needs_approval';
+          v_msg := '"approval ' || p_apr_inner || ' is needed before this call"';
+          EXIT decide;
+        END IF;
+      END LOOP;
+      v_apr_state := ${s}.json_field(v_apr, 'state');
+      IF v_apr_state = '"denied"' THEN
+        v_reason := ${s}.json_field(v_apr, 'reason');
+        r_kind := 'denied'; r_code := 'approval_denied';
+        v_msg := '"approval ' || p_apr_inner || ' was denied'
+          || CASE WHEN left(v_reason, 1) = '"' AND length(v_reason) > 2 THEN ': ' || substr(v_reason, 2, length(v_reason) - 2) ELSE '' END
+          || '"';
+        EXIT decide;
+      END IF;
+      -- staleApproval: why an approved record cannot admit this call, the fingerprint first.
+      IF v_apr_state = '"approved"' THEN
+        IF ${s}.json_field(v_apr, 'fingerprint') IS DISTINCT FROM p_fp THEN
+          v_stale := 'approval ' || p_apr_inner || ' was given for a different call' || v_again;
+        ELSE
+          v_used_at := ${s}.json_field(v_apr, 'usedAt');
+          IF v_used_at IS DISTINCT FROM 'null' THEN
+            v_stale := 'approval ' || p_apr_inner || ' was already used at ' || ${s}.js_iso(v_used_at::float8) || v_again;
+          ELSE
+            v_expires := coalesce(nullif(${s}.json_field(v_apr, 'decidedAt'), 'null')::float8, 0)
+              + nullif(${s}.json_field(v_apr, 'ttlMs'), 'null')::float8;
+            v_apr_cost := nullif(${s}.json_field(v_apr, 'costMicros'), 'null')::float8;
+            IF v_expires <= p_now THEN
+              v_stale := 'approval ' || p_apr_inner || ' expired at ' || ${s}.js_iso(v_expires) || v_again;
+            ELSIF p_cost > v_apr_cost THEN
+              v_stale := 'approval ' || p_apr_inner || ' covers up to $' || ${s}.js_fixed2(v_apr_cost / 1000000)
+                || '; this call is $' || p_cost_usd || v_again;
+            END IF;
+          END IF;
+        END IF;
+      END IF;
+      IF v_stale IS NOT NULL THEN
+        UPDATE ${t.approvals} a SET data = p_apr_pending WHERE a.id = p_apr_id;
+      END IF;
+      IF v_apr_state = '"pending"' OR v_stale IS NOT NULL THEN
+        r_kind := 'needs_approval';
+        v_msg := '"' || coalesce(v_stale, 'approval ' || p_apr_inner || ' is needed before this call') || '"';
+        EXIT decide;
+      END IF;
+      v_admitted := true;
+    END IF;
+
+    -- Every counter of the plan's windows and rates: inserted if missing, locked in id order.
+    IF coalesce(array_length(p_counter_ids, 1), 0) > 0 THEN
+      INSERT INTO ${t.counters} (id, value, expires_at)
+        SELECT u.id, 0, u.e FROM unnest(p_counter_ids, p_counter_expires) AS u(id, e) ORDER BY u.id COLLATE "C"
+        ON CONFLICT (id) DO NOTHING;
+      SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}'), coalesce(array_agg(l.value ORDER BY l.id), '{}')
+        INTO v_ids, v_vals
+        FROM (SELECT c.id, c.value FROM ${t.counters} c WHERE c.id = ANY(p_counter_ids) ORDER BY c.id FOR UPDATE) l;
+      v_deltas := array_fill(0::bigint, ARRAY[coalesce(array_length(v_ids, 1), 0)]);
+    END IF;
+
+    FOR v_i IN 1 .. coalesce(array_length(p_r_ids, 1), 0) LOOP
+      IF coalesce(v_vals[array_position(v_ids, p_r_ids[v_i])], 0) >= p_r_limits[v_i] THEN
+        r_kind := 'denied'; r_code := 'rate_limited'; v_msg := p_r_msg[v_i];
+        EXIT decide;
+      END IF;
+    END LOOP;
+
+    FOR v_i IN 1 .. coalesce(array_length(p_w_ids, 1), 0) LOOP
+      CONTINUE WHEN p_w_caps[v_i] IS NULL;
+      v_used := coalesce(v_vals[array_position(v_ids, p_w_ids[v_i])], 0);
+      IF v_used::float8 + p_cost > p_w_caps[v_i] THEN
+        r_kind := 'denied'; r_code := 'cap_exceeded';
+        v_msg := '"' || p_w_msg[v_i] || ${s}.js_fixed2(v_used::float8 / 1000000) || p_cap_suffix || '"';
+        EXIT decide;
+      END IF;
+    END LOOP;
+
+    -- Reserve, and fire each alert threshold the reservation crosses, once per window.
+    IF coalesce(array_length(p_a_mark, 1), 0) > 0 THEN
+      SELECT coalesce(array_agg(m.id), '{}') INTO v_marks FROM ${t.marks} m WHERE m.id = ANY(p_a_mark);
+    END IF;
+    FOR v_i IN 1 .. coalesce(array_length(p_w_ids, 1), 0) LOOP
+      v_n := array_position(v_ids, p_w_ids[v_i]);
+      IF v_n IS NULL THEN
+        -- Deleted (prune) between its insert and its lock: it starts again from 0.
+        v_ids := v_ids || p_w_ids[v_i]; v_vals := v_vals || 0::bigint; v_deltas := v_deltas || 0::bigint;
+        v_n := array_length(v_ids, 1);
+      END IF;
+      v_before := v_vals[v_n];
+      v_after := v_before + p_cost;
+      IF p_cost <> 0 THEN v_vals[v_n] := v_after; v_deltas[v_n] := v_deltas[v_n] + p_cost; END IF;
+      CONTINUE WHEN p_w_caps[v_i] IS NULL;
+      WHILE v_j <= coalesce(array_length(p_a_window, 1), 0) AND p_a_window[v_j] = v_i LOOP
+        v_line := (p_w_caps[v_i]::float8 * p_a_threshold[v_j]) / 100;
+        IF v_before < v_line AND v_after >= v_line
+            AND NOT (p_a_mark[v_j] = ANY(v_marks) OR p_a_mark[v_j] = ANY(v_fired)) THEN
+          v_fired := v_fired || p_a_mark[v_j];
+          v_fired_exp := v_fired_exp || p_w_expires[v_i];
+          v_alerts := v_alerts || ARRAY[(v_j - 1)::float8, v_after::float8];
+        END IF;
+        v_j := v_j + 1;
+      END LOOP;
+    END LOOP;
+    FOR v_i IN 1 .. coalesce(array_length(p_r_ids, 1), 0) LOOP
+      v_n := array_position(v_ids, p_r_ids[v_i]);
+      IF v_n IS NULL THEN
+        v_ids := v_ids || p_r_ids[v_i]; v_vals := v_vals || 0::bigint; v_deltas := v_deltas || 0::bigint;
+        v_n := array_length(v_ids, 1);
+      END IF;
+      v_vals[v_n] := v_vals[v_n] + 1; v_deltas[v_n] := v_deltas[v_n] + 1;
+    END LOOP;
+    IF v_admitted THEN
+      UPDATE ${t.approvals} a SET data = CASE WHEN right(v_apr, 15) = ',"usedAt":null}'
+          THEN left(v_apr, -15) || ',"usedAt":' || p_now || '}'
+          ELSE ${s}.json_set(v_apr, 'usedAt', p_now::text) END
+        WHERE a.id = p_apr_id;
+    END IF;
+
+    INSERT INTO ${t.counters} AS c (id, value, expires_at)
+      SELECT d.id, d.delta, u.e
+        FROM unnest(v_ids, v_deltas) AS d(id, delta)
+        LEFT JOIN unnest(p_counter_ids, p_counter_expires) AS u(id, e) ON u.id = d.id
+        WHERE d.delta <> 0 ORDER BY d.id COLLATE "C"
+      ON CONFLICT (id) DO UPDATE SET value = c.value + excluded.value;
+    IF coalesce(array_length(v_fired, 1), 0) > 0 THEN
+      INSERT INTO ${t.marks} (id, expires_at) SELECT * FROM unnest(v_fired, v_fired_exp) ON CONFLICT (id) DO NOTHING;
+    END IF;
+    UPDATE ${t.checkpoints} c SET state = 'in_progress', fencing_token = v_next, reserved_micros = p_cost,
+        windows = p_windows, outcome_unknown = false, lease_until = p_lease_until, started_at = p_now,
+        prunable_at = NULL,
+        data = '${CHECKPOINT_HEAD}' || v_next || ',"leaseUntil":' || p_lease_until || ',"keyId":' || p_key_id
+          || ',"fingerprint":' || p_fp || ',"generation":' || v_gen || p_cp_rest
+      WHERE c.id = p_cp_id;
+    r_kind := 'proceed'; r_generation := v_gen; r_fence := v_next; r_alerts := v_alerts;
+    RETURN;
+  END decide;
+
+  -- Decided without proceeding. A lock-only row goes; then the audit row, the head locked last.
+  IF v_fresh THEN DELETE FROM ${t.checkpoints} c WHERE c.id = p_cp_id AND c.data IS NULL; END IF;
+  IF r_kind IN ('wait', 'resumed') THEN RETURN; END IF;
+  IF r_kind = 'denied' THEN
+    v_decision := '"denied"'; v_code := '"' || r_code || '"'; r_message := v_msg;
+  ELSIF r_kind = 'replay' THEN
+    v_decision := '"replayed"'; v_code := '"replayed"';
+  ELSE
+    v_decision := '"needs_approval"'; v_code := '"approval_required"';
+  END IF;
+  SELECT w.a_seq, w.a_prev, w.a_hash INTO a_seq, a_prev, a_hash
+    FROM ${s}.audit_row(${s}.audit_body(p_pre, v_decision, v_code, v_msg, v_est, v_act, p_post)) w;
+END $$;
+
+-- finishTx (the settlement's amount is checked by the caller). p_result and p_error are JSON text.
+CREATE FUNCTION ${s}.finish_step(
+  p_cp_id text, p_fence bigint, p_outcome text, p_actual bigint, p_now bigint, p_result text, p_error text,
+  p_pre text, p_decision text, p_code text, p_message text, p_est text, p_act text, p_post text,
+  OUT r_ok boolean, OUT r_reason text, OUT a_seq bigint, OUT a_prev text, OUT a_hash text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  v_state text; v_fence bigint; v_reserved bigint; v_windows text[]; v_data text;
+  v_actual bigint; v_delta bigint := 0; v_msg text := p_message; v_dedup text;
+  v_from int; v_keep int; v_to int;
+BEGIN
+  SELECT c.state, c.fencing_token, c.reserved_micros, c.windows, c.data
+    INTO v_state, v_fence, v_reserved, v_windows, v_data
+    FROM ${t.checkpoints} c WHERE c.id = p_cp_id FOR UPDATE;
+  IF v_data IS NULL OR v_state IS DISTINCT FROM 'in_progress' OR v_fence IS DISTINCT FROM p_fence THEN
+    -- A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
+    -- saw the same idempotency key, so this answer is the same call: record it, change nothing.
+    r_ok := false;
+    r_reason := CASE WHEN v_data IS NULL THEN 'missing' ELSE 'fenced' END;
+    v_msg := '"stale attempt: a newer attempt owns this checkpoint"';
+  ELSE
+    r_ok := true;
+    IF p_outcome = 'completed' THEN
+      v_actual := coalesce(p_actual, v_reserved);
+      v_delta := v_actual - v_reserved;
+    ELSIF p_outcome = 'failed' THEN
+      v_delta := -v_reserved;
+    END IF;
+    IF v_delta <> 0 THEN
+      INSERT INTO ${t.counters} AS c (id, value, expires_at)
+        SELECT w.id, v_delta * count(*), NULL FROM unnest(v_windows) AS w(id) GROUP BY w.id ORDER BY w.id COLLATE "C"
+        ON CONFLICT (id) DO UPDATE SET value = c.value + excluded.value;
+    END IF;
+    IF starts_with(v_data, '${CHECKPOINT_HEAD}') THEN
+      v_dedup := ${s}.scalar_after(v_data, ',"dedupWindowMs":');
+      v_to := position(',"error":' IN v_data);
+      IF p_outcome = 'completed' THEN
+        v_data := left(v_data, position(',"state":' IN v_data) - 1)
+          || ',"state":"completed","outcomeUnknown":false,"reservedMicros":' || v_actual
+          || ',"completedAt":' || p_now || ',"actualMicros":' || v_actual || ',"result":' || p_result || ',"error":null}';
+      ELSIF p_outcome = 'failed' THEN
+        v_keep := position(',"actualMicros":' IN v_data);
+        v_data := left(v_data, position(',"state":' IN v_data) - 1)
+          || ',"state":"failed","outcomeUnknown":false,"reservedMicros":0,"completedAt":' || p_now
+          || substr(v_data, v_keep, v_to - v_keep) || ',"error":' || p_error || '}';
+      ELSE
+        -- Unknown: keep the reservation and the in-progress checkpoint until its lease ends.
+        v_from := position(',"outcomeUnknown":' IN v_data);
+        v_keep := position(',"reservedMicros":' IN v_data);
+        v_data := left(v_data, v_from - 1) || ',"outcomeUnknown":true' || substr(v_data, v_keep, v_to - v_keep)
+          || ',"error":' || p_error || '}';
+      END IF;
+    ELSE
+      v_dedup := ${s}.json_field(v_data, 'dedupWindowMs');
+      IF p_outcome = 'completed' THEN
+        v_data := ${s}.json_set(${s}.json_set(${s}.json_set(${s}.json_set(${s}.json_set(${s}.json_set(${s}.json_set(
+          v_data, 'state', '"completed"'), 'outcomeUnknown', 'false'), 'completedAt', p_now::text),
+          'result', p_result), 'actualMicros', v_actual::text), 'reservedMicros', v_actual::text), 'error', 'null');
+      ELSIF p_outcome = 'failed' THEN
+        v_data := ${s}.json_set(${s}.json_set(${s}.json_set(${s}.json_set(${s}.json_set(
+          v_data, 'state', '"failed"'), 'outcomeUnknown', 'false'), 'completedAt', p_now::text),
+          'reservedMicros', '0'), 'error', p_error);
+      ELSE
+        v_data := ${s}.json_set(${s}.json_set(v_data, 'outcomeUnknown', 'true'), 'error', p_error);
+      END IF;
+    END IF;
+    UPDATE ${t.checkpoints} c SET
+        state = CASE WHEN p_outcome IN ('completed', 'failed') THEN p_outcome ELSE c.state END,
+        outcome_unknown = p_outcome NOT IN ('completed', 'failed'),
+        reserved_micros = CASE p_outcome WHEN 'completed' THEN v_actual WHEN 'failed' THEN 0 ELSE c.reserved_micros END,
+        -- checkpointPrunableAt: once settled, at the end of its dedup window (none recorded: never).
+        prunable_at = CASE WHEN p_outcome IN ('completed', 'failed') AND v_dedup ~ '^-?[0-9]'
+          THEN (p_now + v_dedup::float8)::bigint END,
+        data = v_data
+      WHERE c.id = p_cp_id;
+  END IF;
+  SELECT w.a_seq, w.a_prev, w.a_hash INTO a_seq, a_prev, a_hash
+    FROM ${s}.audit_row(${s}.audit_body(p_pre, p_decision, p_code, v_msg, p_est, p_act, p_post)) w;
+END $$;
+
+-- decideApprovalTx, second half: the caller read the approval (p_expected, its stored text) and
+-- built the decided record (p_data) and its audit row from it; they land only if the record is
+-- still that text. Otherwise r_status says what is there now: missing, or changed (r_data).
+CREATE FUNCTION ${s}.decide_step(
+  p_id text, p_expected text, p_data text,
+  p_pre text, p_decision text, p_code text, p_message text, p_est text, p_act text, p_post text,
+  OUT r_status text, OUT r_data text, OUT a_seq bigint, OUT a_prev text, OUT a_hash text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+  SELECT a.data INTO r_data FROM ${t.approvals} a WHERE a.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN r_status := 'missing'; RETURN; END IF;
+  IF r_data IS DISTINCT FROM p_expected THEN r_status := 'changed'; RETURN; END IF;
+  UPDATE ${t.approvals} a SET data = p_data WHERE a.id = p_id;
+  r_status := 'decided'; r_data := NULL;
+  SELECT w.a_seq, w.a_prev, w.a_hash INTO a_seq, a_prev, a_hash
+    FROM ${s}.audit_row(${s}.audit_body(p_pre, p_decision, p_code, p_message, p_est, p_act, p_post)) w;
+END $$;
+`;
+}
