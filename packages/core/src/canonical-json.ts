@@ -90,6 +90,7 @@ function write(value: unknown, form: boolean, path: string, depth: number): stri
   return `{${parts.join(',')}}`;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a range from U+0000, not a control character to match
 const NON_ASCII = /[^\x00-\x7f]/;
 function isAscii(text: string): boolean {
   return !NON_ASCII.test(text);

@@ -10,7 +10,7 @@ import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from './cluster-support.ts';
 import { RedisStore } from './redis-store.ts';
-import { testPrefix } from './test-helpers.ts';
+import { auditTampering, testPrefix } from './test-helpers.ts';
 
 let cluster: TestCluster;
 let client: Cluster;
@@ -38,31 +38,7 @@ describeStoreConformance(
     const [tag] = tags[n % tags.length] as [string, string];
     return new RedisStore({ client, hashTag: tag, prefix: `${runPrefix}${n++}:` });
   },
-  {
-    async tamperAudit(store, seq, how) {
-      // Tampering with the record: rows already linked (the sealer links each within ms).
-      await (store as RedisStore).seal();
-      const key = `${(store as RedisStore).layout.global}audit`;
-      if (how === 'delete') {
-        await client.hdel(key, String(seq));
-      } else if (how === 'swap') {
-        const [a, b] = (await client.hmget(key, String(seq), String(seq + 1))) as [string, string];
-        await client.hset(key, String(seq), b, String(seq + 1), a);
-      } else {
-        const row = (await client.hget(key, String(seq))) as string;
-        await client.hset(key, String(seq), JSON.stringify({ ...JSON.parse(row), amount: 9999 }));
-      }
-    },
-    async rewriteAudit(store, rows, head) {
-      const global = (store as RedisStore).layout.global;
-      // One slot, so one MULTI on the master serving it.
-      const tx = client.multi().del(`${global}audit`, `${global}audit:anchor`);
-      for (const row of rows) tx.hset(`${global}audit`, String(row.seq), JSON.stringify(row));
-      tx.set(`${global}audit:head`, `${head.seq} ${head.hash}`).set(`${global}audit:seq`, String(head.seq));
-      if (head.anchor) tx.hset(`${global}audit:anchor`, head.anchor);
-      await tx.exec();
-    },
-  },
+  auditTampering(() => client),
 );
 
 const AUDIT_KEY_ENV = 'SPENDGUARD_CLUSTER_TEST_AUDIT_KEY';
