@@ -1,20 +1,18 @@
-import {
-  type ApprovalRecord,
-  type AuditEntry,
-  type KeyRecord,
-  MemoryStore,
-  type Store,
-  verifyAuditChain,
-} from '@spendguard/core';
+import { type AuditEntry, type KeyRecord, MemoryStore, type Store, verifyAuditChain } from '@spendguard/core';
 import {
   type ApprovalVerdictInput,
   type BeginPlan,
-  type BeginResult,
   type CapWindow,
   type FinishInput,
-  type FinishResult,
   GENESIS_HASH,
 } from '@spendguard/core/store-kit';
+import {
+  BEGIN_BRANCHES,
+  type Branch,
+  beginBranch,
+  FINISH_BRANCHES,
+  finishBranch,
+} from '@spendguard/core/testing';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,51 +199,6 @@ const stepArb: fc.Arbitrary<Step> = fc.record({
   // Bursts of calls (leases, dedup windows, rate minutes), and now and then a long pause.
   advance: fc.constantFrom(0, 0, 1, 10, 500, 1001, 5000, 30 * 60_000),
 });
-
-const BEGIN_BRANCHES = [
-  'proceed_new',
-  'proceed_next_generation',
-  'proceed_approved',
-  'proceed_resumed',
-  'replay',
-  'wait',
-  'denied_amount_invalid',
-  'denied_key_revoked',
-  'denied_idempotency_mismatch',
-  'denied_outcome_unknown',
-  'denied_rate_limited',
-  'denied_cap_exceeded',
-  'denied_approval_denied',
-  'needs_approval_new',
-  'needs_approval_pending',
-  'needs_approval_stale',
-] as const;
-const FINISH_BRANCHES = [
-  'finish_completed',
-  'finish_failed',
-  'finish_unknown',
-  'finish_fenced',
-  'finish_missing',
-  'finish_invalid',
-] as const;
-type Branch = (typeof BEGIN_BRANCHES)[number] | (typeof FINISH_BRANCHES)[number];
-
-function beginBranch(plan: BeginPlan, before: ApprovalRecord | undefined, result: BeginResult): Branch {
-  if (result.kind === 'proceed') {
-    if (result.resumed) return 'proceed_resumed';
-    if (plan.approval) return 'proceed_approved';
-    return result.checkpoint.generation > 1 ? 'proceed_next_generation' : 'proceed_new';
-  }
-  if (result.kind === 'replay' || result.kind === 'wait') return result.kind;
-  if (result.kind === 'denied') return `denied_${result.code}`;
-  if (!before) return 'needs_approval_new';
-  return before.state === 'pending' ? 'needs_approval_pending' : 'needs_approval_stale';
-}
-
-function finishBranch(input: FinishInput, result: FinishResult | string): Branch {
-  if (typeof result === 'string') return 'finish_invalid';
-  return result.ok ? `finish_${input.outcome}` : `finish_${result.reason}`;
-}
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

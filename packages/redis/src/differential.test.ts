@@ -8,14 +8,14 @@ import {
   type FinishInput,
   type FinishResult,
 } from '@spendguard/core/store-kit';
-import { afterAll, describe, expect, it } from 'vitest';
 import {
   BEGIN_BRANCHES,
   type Branch,
   beginBranch,
   FINISH_BRANCHES,
   finishBranch,
-} from './differential-branches.ts';
+} from '@spendguard/core/testing';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RedisStore } from './redis-store.ts';
 import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
 
@@ -27,7 +27,7 @@ import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
  *
  * Equal answers only prove as much as the runs reach, so the generator acts like agents and
  * people (retries, approvals given then used, run keys revoked and replaced) and each run counts
- * the branches of begin and finish its answers show (differential-branches.ts); the tests assert
+ * the branches of begin and finish its answers show (core's testing/state-tx-branches.ts); the tests assert
  * every branch is reached, in every seed.
  */
 

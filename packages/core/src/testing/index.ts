@@ -5,3 +5,10 @@ export {
   type StoreFactory,
 } from './conformance.ts';
 export { FakeClock } from './fake-clock.ts';
+export {
+  BEGIN_BRANCHES,
+  type Branch,
+  beginBranch,
+  FINISH_BRANCHES,
+  finishBranch,
+} from './state-tx-branches.ts';

@@ -1,9 +1,8 @@
-import type { ApprovalRecord } from '@spendguard/core';
-import type { BeginPlan, BeginResult, FinishInput, FinishResult } from '@spendguard/core/store-kit';
+import type { ApprovalRecord, BeginPlan, BeginResult, FinishInput, FinishResult } from '../store.ts';
 
 /**
- * The branches of core's beginTx and finishTx (which the Lua scripts port), told apart from the
- * stores' answers alone: the differential test counts them to prove its random runs reach each.
+ * The branches of core's beginTx and finishTx (which the Redis scripts and the Postgres functions port), told apart from the
+ * stores' answers alone: a backend's differential test counts them to prove its random runs reach each.
  */
 export const BEGIN_BRANCHES = [
   /** A first attempt on a checkpoint. */
