@@ -52,7 +52,9 @@ export {
   appendAuditTx,
   beginTx,
   decideApprovalTx,
+  decidedApproval,
   finishTx,
   type StateTx,
+  startedCheckpoint,
 } from './stores/state-tx.ts';
 export { PENDING_LIMIT, TransactionalStore } from './stores/transactional-store.ts';

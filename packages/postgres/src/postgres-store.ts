@@ -13,6 +13,7 @@ import {
   type BeginResult,
   type CheckpointRecord,
   checkKeyQuery,
+  decidedApproval,
   type FinishInput,
   type FinishResult,
   type KeyQuery,
@@ -402,13 +403,7 @@ export class PostgresStore implements Store {
           `postgres store (${this.target} decideApproval): approval ${input.id} kept changing; try again`,
         );
       }
-      const decided: ApprovalRecord = {
-        ...approval,
-        state: input.verdict,
-        decidedAt: input.now,
-        decidedBy: input.by,
-        reason: input.reason,
-      };
+      const decided = decidedApproval(approval, input);
       const result = await this.#step('decideApproval', 'high', {
         ...this.#q.decide,
         values: [input.id, data, JSON.stringify(decided), ...auditArgs(input.audit(decided))],

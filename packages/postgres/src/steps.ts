@@ -9,6 +9,7 @@ import {
   type CapWindow,
   type CheckpointRecord,
   type FinishInput,
+  startedCheckpoint,
 } from '@spendguard/core/store-kit';
 
 /**
@@ -239,27 +240,7 @@ export function beginResult(plan: BeginPlan, call: BeginCall, answer: BeginAnswe
           usedUsd: microsToUsd(fired[i + 1] as number),
         });
       }
-      const checkpoint: CheckpointRecord = {
-        id: plan.checkpointId,
-        key: plan.checkpointKey,
-        fingerprint: plan.fingerprint,
-        state: 'in_progress',
-        outcomeUnknown: false,
-        generation: Number(answer.r_generation),
-        fencingToken: Number(answer.r_fence),
-        leaseUntil: plan.now + plan.leaseMs,
-        keyId: plan.keyId,
-        reservedMicros: plan.costMicros,
-        windows: plan.windows.map((w) => w.id),
-        startedAt: plan.now,
-        completedAt: null,
-        dedupWindowMs: plan.dedupWindowMs,
-        result: null,
-        actualMicros: null,
-        error: null,
-        vendor: plan.audit.vendor,
-        operation: plan.audit.operation,
-      };
+      const checkpoint = startedCheckpoint(plan, Number(answer.r_generation), Number(answer.r_fence));
       return { kind: 'proceed', checkpoint, alerts, resumed: false };
     }
     case 'resumed':

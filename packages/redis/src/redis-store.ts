@@ -15,6 +15,7 @@ import {
   type BeginResult,
   type CheckpointRecord,
   checkKeyQuery,
+  decidedApproval,
   type FinishInput,
   type FinishResult,
   type KeyQuery,
@@ -26,6 +27,7 @@ import {
   type PruneResult,
   type Store,
   type StoreDenyCode,
+  startedCheckpoint,
   type TokenRecord,
 } from '@spendguard/core/store-kit';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
@@ -319,27 +321,7 @@ export class RedisStore implements Store {
       case 'needs_approval':
         return { kind: 'needs_approval', approvalId: reply[1] as string };
       case 'proceed': {
-        const checkpoint: CheckpointRecord = {
-          id: plan.checkpointId,
-          key: plan.checkpointKey,
-          fingerprint: plan.fingerprint,
-          state: 'in_progress',
-          outcomeUnknown: false,
-          generation: Number(reply[1]),
-          fencingToken: Number(reply[2]),
-          leaseUntil: plan.now + plan.leaseMs,
-          keyId: plan.keyId,
-          reservedMicros: plan.costMicros,
-          windows: plan.windows.map((w) => w.id),
-          startedAt: plan.now,
-          completedAt: null,
-          dedupWindowMs: plan.dedupWindowMs,
-          result: null,
-          actualMicros: null,
-          error: null,
-          vendor: plan.audit.vendor,
-          operation: plan.audit.operation,
-        };
+        const checkpoint = startedCheckpoint(plan, Number(reply[1]), Number(reply[2]));
         return { kind: 'proceed', checkpoint, alerts: toAlerts(plan, reply[3] as string[]), resumed: false };
       }
       default:
@@ -386,13 +368,7 @@ export class RedisStore implements Store {
     // record's other fields never change, so the row is the one a transaction would have built.
     const current = await this.getApproval(input.id);
     if (current?.state !== 'pending') return current;
-    const decided: ApprovalRecord = {
-      ...current,
-      state: input.verdict,
-      decidedAt: input.now,
-      decidedBy: input.by,
-      reason: input.reason,
-    };
+    const decided = decidedApproval(current, input);
     const reply = (await this.#run(DECIDE_APPROVAL, [
       input.id,
       input.verdict,

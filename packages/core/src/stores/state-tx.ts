@@ -233,7 +233,18 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
   for (const rate of plan.rates) tx.addCounter(rate.id, 1, rate.expiresAt);
   if (admitted) tx.putApproval({ ...admitted, usedAt: now });
 
-  const checkpoint: CheckpointRecord = {
+  const checkpoint = startedCheckpoint(plan, generation, fencingToken);
+  tx.putCheckpoint(checkpoint);
+  return { kind: 'proceed', checkpoint, alerts, resumed: false };
+}
+
+/** The checkpoint a begin that proceeds leaves: this attempt in progress, its reservation held. */
+export function startedCheckpoint(
+  plan: BeginPlan,
+  generation: number,
+  fencingToken: number,
+): CheckpointRecord {
+  return {
     id: plan.checkpointId,
     key: plan.checkpointKey,
     fingerprint: plan.fingerprint,
@@ -241,11 +252,11 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     outcomeUnknown: false,
     generation,
     fencingToken,
-    leaseUntil: now + plan.leaseMs,
+    leaseUntil: plan.now + plan.leaseMs,
     keyId: plan.keyId,
     reservedMicros: plan.costMicros,
     windows: plan.windows.map((w) => w.id),
-    startedAt: now,
+    startedAt: plan.now,
     completedAt: null,
     dedupWindowMs: plan.dedupWindowMs,
     result: null,
@@ -254,8 +265,6 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     vendor: plan.audit.vendor,
     operation: plan.audit.operation,
   };
-  tx.putCheckpoint(checkpoint);
-  return { kind: 'proceed', checkpoint, alerts, resumed: false };
 }
 
 /**
@@ -338,17 +347,22 @@ export function finishTx(tx: StateTx, input: FinishInput): FinishResult {
   return { ok: true, audit: appendAuditTx(tx, input.audit) };
 }
 
-export function decideApprovalTx(tx: StateTx, input: ApprovalVerdictInput): ApprovalRecord | undefined {
-  const approval = tx.getApproval(input.id);
-  if (!approval) return undefined;
-  if (approval.state !== 'pending') return approval;
-  const decided: ApprovalRecord = {
+/** A pending approval with a person's verdict on it. */
+export function decidedApproval(approval: ApprovalRecord, input: ApprovalVerdictInput): ApprovalRecord {
+  return {
     ...approval,
     state: input.verdict,
     decidedAt: input.now,
     decidedBy: input.by,
     reason: input.reason,
   };
+}
+
+export function decideApprovalTx(tx: StateTx, input: ApprovalVerdictInput): ApprovalRecord | undefined {
+  const approval = tx.getApproval(input.id);
+  if (!approval) return undefined;
+  if (approval.state !== 'pending') return approval;
+  const decided = decidedApproval(approval, input);
   tx.putApproval(decided);
   appendAuditTx(tx, input.audit(decided));
   return decided;
