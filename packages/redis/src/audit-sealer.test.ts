@@ -69,6 +69,17 @@ describe('RedisStore audit sealer', () => {
     expect(await reader.auditHead()).toMatchObject({ seq: 1_200, hash: previous?.hash });
   });
 
+  it('links a batch in two commands, off the appends: 1,000 rows cost 4 sealer commands', async () => {
+    const store = open(prefix(), NEVER);
+    for (let i = 0; i < 1_000; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    const before = store.stats;
+    expect(await store.seal()).toEqual({ linked: 1_000, appended: 1_000, blocked: false });
+    const after = store.stats;
+    // Two batches of 500, each one read and one write; the second reaches the last appended row.
+    expect(after.sealCommands - before.sealCommands).toBe(4);
+    expect(after.commands - before.commands).toBe(4);
+  });
+
   it('many appenders and sealers at once (several stores, many promises) leave one valid chain', async () => {
     const p = prefix();
     const stores = Array.from({ length: 4 }, () => open(p, { sealDelayMs: 0 }));
