@@ -139,8 +139,8 @@ async function openRedis(): Promise<Backend> {
     name: 'redis',
     store,
     // The calls' own commands; the sealer's (batches of audit rows, off the path) are a metric.
-    roundTrips: () => store.stats.commands - store.stats.sealCommands,
-    sealCommands: () => store.stats.sealCommands,
+    roundTrips: () => store.stats.commands - (store.stats.sealCommands ?? 0),
+    sealCommands: () => store.stats.sealCommands ?? 0,
     counter: 'store.stats.commands − sealCommands',
     floor,
     floorDoes: { first: 'SET NX + SET', replay: 'GET' },
