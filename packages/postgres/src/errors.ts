@@ -56,8 +56,9 @@ export function storeError(
   const raw = error instanceof Error ? error.message : String(error);
   let extra = hint;
   if (code === '42P01' || code === '3F000') extra = ' (run `await store.migrate()` to create the schema)';
-  // A step function of a newer schema version than the database has (42883: undefined_function).
-  if (code === '42883') extra = ' (run `await store.migrate()` to upgrade the schema)';
+  // A step function or a column of a newer schema version than the database has (42883:
+  // undefined_function, 42703: undefined_column).
+  if (code === '42883' || code === '42703') extra = ' (run `await store.migrate()` to upgrade the schema)';
   const text = `postgres store (${where}): ${raw}${code ? ` [${code}]` : ''}${extra}`;
   const message = redactor.redact(text);
   // An error that carried a secret is not kept as the cause: it would be logged with it.

@@ -1,6 +1,8 @@
 import { inspect } from 'node:util';
 import {
   type AuditEntry,
+  type AuditQuery,
+  type AuditRow,
   type CheckpointRecord,
   createGuard,
   type ExecuteDecision,
@@ -105,8 +107,8 @@ describe('postgres store', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: db.url, schema, max: 1 }));
     const results = await Promise.all(stores.map((s) => s.migrate()));
     expect(results.filter((r) => r.from === 0)).toHaveLength(1);
-    expect(results.every((r) => r.to === 4)).toBe(true);
-    expect(await stores[0]?.migrate()).toEqual({ from: 4, to: 4 });
+    expect(results.every((r) => r.to === 5)).toBe(true);
+    expect(await stores[0]?.migrate()).toEqual({ from: 5, to: 5 });
     const tables = await db.sql<{ table_name: string }>(
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1',
       [schema],
@@ -161,7 +163,7 @@ describe('postgres store', () => {
       );
     }
     const store = new PostgresStore({ url: db.url, schema });
-    expect(await store.migrate()).toEqual({ from: 1, to: 4 });
+    expect(await store.migrate()).toEqual({ from: 1, to: 5 });
     expect(await store.listPending({ now: 0 })).toEqual([rows[1], rows[0]]);
     await store.close();
   });
@@ -356,7 +358,7 @@ describe('postgres store', () => {
       ['cp_old', JSON.stringify(settled)],
     );
     const store = new PostgresStore({ url: db.url, schema });
-    expect(await store.migrate()).toEqual({ from: 2, to: 4 });
+    expect(await store.migrate()).toEqual({ from: 2, to: 5 });
     expect((await store.readAudit({ keyId: 'key_a' })).map((r) => r.seq)).toEqual([1, 3]);
     expect((await store.readAudit({ keyId: 'key_b' })).map((r) => r.seq)).toEqual([2]);
     expect(await store.prune({ now: 1e15 })).toMatchObject({ checkpoints: 0 });
@@ -443,7 +445,7 @@ describe('postgres store', () => {
       code: 'store_unavailable',
       message: expect.stringContaining('store.migrate()'),
     });
-    expect(await store.migrate()).toEqual({ from: 3, to: 4 });
+    expect(await store.migrate()).toEqual({ from: 3, to: 5 });
     // The call in flight settles at another cost than it reserved.
     const done = await store.finish({
       now: T + 1000,
@@ -520,6 +522,114 @@ describe('postgres store', () => {
       [5, 'approval_granted'],
     ]);
     expect(verifyAuditChain(rows, await store.auditHead())).toEqual({ ok: true, rows: 5 });
+    await store.close();
+  });
+
+  it('upgrades a version 4 schema: old audit rows are found by the new columns, the chain and calls in flight go on', async () => {
+    const schema = db.schema();
+    const t = tables(schema);
+    const [v1, v2, v3, v4] = MIGRATIONS as [...((t: Tables) => string)[]] as [
+      (t: Tables) => string,
+      (t: Tables) => string,
+      (t: Tables) => string,
+      (t: Tables) => string,
+    ];
+    await db.sql(
+      `CREATE SCHEMA "${schema}"; CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, ` +
+        `applied_at timestamptz NOT NULL DEFAULT now()); ${v1(t)}; ${v2(t)}; ${v3(t)}; ${v4(t)}; ` +
+        `INSERT INTO ${t.migrations} (version) VALUES (1), (2), (3), (4)`,
+    );
+    const T = 1_795_000_000_000;
+    // Rows as version 4 wrote them (seq, hash, data: the tables of version 3), made by a store
+    // elsewhere: a chain of three, and a call begun, not yet settled.
+    const before = await db.store({ schema: db.schema() });
+    await before.insertKey({
+      id: 'key_a',
+      parentId: null,
+      rootId: 'key_a',
+      chain: ['key_a'],
+      policy: 'p',
+      narrowing: null,
+      name: null,
+      runId: null,
+      createdAt: T,
+      expiresAt: null,
+      revokedAt: null,
+    });
+    await before.appendAudit({ ...entry, time: T, message: 'nul \u0000 "keyId":"key_b"' });
+    await before.appendAudit({ ...entry, time: T + 1, keyId: 'key_b', runId: 'run-1', decision: 'denied' });
+    const window = {
+      id: 'key_a:life',
+      keyId: 'key_a',
+      label: 'key lifetime',
+      capMicros: null,
+      alerts: [],
+      expiresAt: null,
+    };
+    const plan = {
+      now: T + 2,
+      chain: ['key_a'],
+      keyId: 'key_a',
+      checkpointId: 'cp_flight',
+      checkpointKey: 'order "state":"completed" é',
+      fingerprint: 'fp',
+      leaseMs: 60_000,
+      dedupWindowMs: 60_000,
+      vendorIdempotent: true,
+      costMicros: 2_000_000,
+      windows: [window],
+      rates: [],
+      approval: null,
+      audit: { ...entry, time: T + 2 },
+    };
+    const begun = await before.begin(plan);
+    if (begun.kind !== 'proceed') throw new Error(`the setup begin answered ${begun.kind}`);
+    await before.appendAudit({ ...entry, time: T + 3 });
+    const from = `"${before.schema}"`;
+    await db.sql(
+      `INSERT INTO ${t.audit} (seq, hash, data) SELECT seq, hash, data FROM ${from}.audit; ` +
+        `UPDATE ${t.auditHead} SET (seq, hash) = (SELECT seq, hash FROM ${from}.audit_head); ` +
+        `INSERT INTO ${t.keys} (id, root_id, data) SELECT id, root_id, data FROM ${from}.keys; ` +
+        `INSERT INTO ${t.counters} SELECT * FROM ${from}.counters; ` +
+        `INSERT INTO ${t.checkpoints} SELECT * FROM ${from}.checkpoints`,
+    );
+    await before.close();
+
+    const store = new PostgresStore({ url: db.url, schema });
+    expect(await store.migrate()).toEqual({ from: 4, to: 5 });
+    const seqs = async (query: AuditQuery) => (await store.readAudit(query)).map((r) => r.seq);
+    expect(await seqs({ keyId: 'key_a' })).toEqual([1, 3]);
+    expect(await seqs({ keyId: 'key_b' })).toEqual([2]);
+    expect(await seqs({ rootKeyId: 'key_a' })).toEqual([1, 2, 3]);
+    expect(await seqs({ runId: 'run-1' })).toEqual([2]);
+    expect(await seqs({ decision: 'denied' })).toEqual([2]);
+    expect(await seqs({ fromTime: T + 1, toTime: T + 3 })).toEqual([2]);
+    // The call in flight settles at another cost: the counter moves, the chain goes on.
+    const done = await store.finish({
+      now: T + 10,
+      checkpointId: 'cp_flight',
+      fencingToken: begun.checkpoint.fencingToken,
+      outcome: 'completed',
+      actualMicros: 3_000_000,
+      result: '{"id":"ch_1"}',
+      audit: { ...entry, time: T + 10, runId: 'run-1' },
+    });
+    const third = (await store.readAudit({ afterSeq: 2 }))[0] as AuditRow;
+    expect(done).toMatchObject({ ok: true, audit: { seq: 4, prevHash: third.hash } });
+    expect(await store.getCounter('key_a:life')).toBe(3_000_000);
+    expect(await seqs({ runId: 'run-1' })).toEqual([2, 4]);
+    expect(await store.begin({ ...plan, now: T + 20 })).toMatchObject({ kind: 'replay' });
+    expect(verifyAuditChain(await store.readAudit(), await store.auditHead())).toEqual({ ok: true, rows: 5 });
+    // A row written without the columns (by a process of version 3, or a restore) gets them.
+    await db.sql(
+      `INSERT INTO ${t.audit} (seq, hash, data) SELECT 100, hash, replace(data, '{"seq":2,', '{"seq":100,') ` +
+        `FROM ${t.audit} WHERE seq = 2`,
+    );
+    expect(await seqs({ keyId: 'key_b' })).toEqual([2, 100]);
+    // And a row edited in place is found by what it now says (verify tells it was edited).
+    await db.sql(`UPDATE ${t.audit} SET data = replace(data, '"key_b"', '"key_c"') WHERE seq = 100`);
+    expect(await seqs({ keyId: 'key_b' })).toEqual([2]);
+    expect(await seqs({ keyId: 'key_c' })).toEqual([100]);
     await store.close();
   });
 

@@ -125,6 +125,10 @@ class NotSent extends Error {}
 const BEGIN: Statement = { text: 'BEGIN', values: [] };
 const COMMIT: Statement = { text: 'COMMIT', values: [] };
 
+/** What a migration that ran out of time should say: nothing was changed, and how to go on. */
+const MIGRATE_TIMEOUT_HINT =
+  ' (nothing was changed: migrating to schema version 5 rewrites the audit table once, some 30 s per million rows; run migrate() from a store with a larger statementTimeoutMs)';
+
 /** How often decideApproval rereads an approval that changed between its read and its write. */
 const DECIDE_ATTEMPTS = 10;
 
@@ -257,7 +261,9 @@ export class PostgresStore implements Store {
       return { from, to: SCHEMA_VERSION };
     } catch (error) {
       if (lease) await this.#abandon(lease, error);
-      throw this.#error(error, 'migrate');
+      // 57014: the statement timeout. Version 5 rewrites the audit table once.
+      const slow = (error as { code?: unknown } | null)?.code === '57014';
+      throw this.#error(error, 'migrate', slow ? MIGRATE_TIMEOUT_HINT : '');
     }
   }
 
@@ -620,11 +626,11 @@ export class PostgresStore implements Store {
     if (this.#closed) throw new StoreUnavailableError(`postgres store (${this.target}) is closed`);
   }
 
-  #error(error: unknown, label: string): StoreUnavailableError {
+  #error(error: unknown, label: string, hint = ''): StoreUnavailableError {
     if (this.#closed && !StoreUnavailableError.isInstance(error)) {
       return new StoreUnavailableError(`postgres store (${this.target}) is closed`);
     }
-    return storeError(error, `${this.target} ${label}`, this.#redactor);
+    return storeError(error, `${this.target} ${label}`, this.#redactor, hint);
   }
 }
 

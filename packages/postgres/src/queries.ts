@@ -10,7 +10,7 @@ export interface Statement {
 
 /**
  * The statements whose text depends on the query: one per combination of filters, each shaped
- * to use the indexes of schema version 3 and later (see schema.ts). Unnamed, so each is planned for its
+ * to use the indexes of the newest schema version (see schema.ts). Unnamed, so each is planned for its
  * values.
  */
 
@@ -33,21 +33,33 @@ export function isBackwards(query: AuditQuery): boolean {
   return query.beforeSeq !== undefined && query.limit !== undefined;
 }
 
+const AUDIT_COLUMNS = [
+  ['keyId', 'key_id'],
+  ['rootKeyId', 'root_key_id'],
+  ['runId', 'run_id'],
+] as const;
+
 export function auditStatement(t: Tables, query: AuditQuery): Statement {
   const { values, p } = parameters();
   const where: string[] = [];
   if (query.afterSeq !== undefined) where.push(`seq > ${p(query.afterSeq)}`);
   if (query.beforeSeq !== undefined) where.push(`seq < ${p(query.beforeSeq)}`);
-  for (const field of ['keyId', 'rootKeyId', 'runId', 'code', 'vendor'] as const) {
+  // The indexed filters are columns (schema version 5: see auditColumns); code and vendor filter
+  // the rows they find.
+  for (const [field, column] of AUDIT_COLUMNS) {
+    const value = query[field];
+    if (value !== undefined) where.push(`${column} = ${p(JSON.stringify(value))}`);
+  }
+  for (const field of ['code', 'vendor'] as const) {
     const value = query[field];
     if (value !== undefined) where.push(`${jsonString(field)} = ${p(JSON.stringify(value))}`);
   }
   const decisions = decisionsOf(query);
   if (decisions !== undefined) {
-    where.push(`${jsonString('decision')} = ANY(${p(decisions.map((d) => JSON.stringify(d)))}::text[])`);
+    where.push(`decision = ANY(${p(decisions.map((d) => JSON.stringify(d)))}::text[])`);
   }
-  if (query.fromTime !== undefined) where.push(`${jsonNumber('time')} >= ${p(query.fromTime)}`);
-  if (query.toTime !== undefined) where.push(`${jsonNumber('time')} < ${p(query.toTime)}`);
+  if (query.fromTime !== undefined) where.push(`time_ms >= ${p(query.fromTime)}`);
+  if (query.toTime !== undefined) where.push(`time_ms < ${p(query.toTime)}`);
   let text = `SELECT data FROM ${t.audit}${whereClause(where)} ORDER BY seq${isBackwards(query) ? ' DESC' : ''}`;
   if (query.limit !== undefined) text += ` LIMIT ${p(query.limit)}`;
   return { text, values };

@@ -1,8 +1,11 @@
 import { GENESIS_HASH } from '@spendguard/core/store-kit';
 import { functionsSql } from './functions.ts';
+import { jsonNumber, jsonString } from './json-text.ts';
+
+export { jsonNumber, jsonString };
 
 /** The newest schema version `migrate()` brings a schema to. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -49,20 +52,18 @@ export function tables(schema: string): Tables {
 }
 
 /**
- * A string field of a record's JSON (`data`) as its JSON text (`"run-7"`, escapes kept), or NULL
- * when the field is null. JSON text, because it never holds a NUL byte, which Postgres text
- * cannot; compare it with `JSON.stringify(value)`. Read with a pattern, not `::json`: Postgres's
- * JSON functions refuse a document holding \u0000 anywhere. The first `"field":` is the record's
- * own: every quote inside a string is escaped, and these records nest no object with such keys.
- * Queries must use the same expression as the index, so both are built here.
+ * The audit row's filter columns (schema version 5), each with the expression over the row's JSON
+ * of the version 3 index it replaces: strings as their JSON text (see jsonString), the time as
+ * numeric. The step functions fill them without the expressions (functions.ts).
  */
-export function jsonString(field: string, column = 'data'): string {
-  return String.raw`substring(${column} from '"${field}":("(?:[^"\\]|\\.)*")')`;
-}
-
-/** A number field of a record's JSON, as numeric; NULL when the field is null. See jsonString. */
-export function jsonNumber(field: string, column = 'data'): string {
-  return `substring(${column} from '"${field}":(-?[0-9.eE+-]+)')::numeric`;
+export function auditColumns(data: string): [column: string, expression: string][] {
+  return [
+    ['key_id', jsonString('keyId', data)],
+    ['root_key_id', jsonString('rootKeyId', data)],
+    ['run_id', jsonString('runId', data)],
+    ['decision', jsonString('decision', data)],
+    ['time_ms', jsonNumber('time', data)],
+  ];
 }
 
 /**
@@ -168,6 +169,48 @@ CREATE TABLE ${t.checkpointFloor} (
 INSERT INTO ${t.checkpointFloor} (id, value) VALUES (true, 1);
 `,
   // 4: each pipeline step as one function (begin_step, finish_step, decide_step, audit_row), so a
-  // step is one statement in autocommit. Tables and rows are unchanged: see functions.ts.
+  // step is one statement in autocommit. Tables and rows are unchanged: see functions.ts. (The
+  // functions of the newest version: a later migration that changes them creates them again.)
   functionsSql,
+  // 5: cheaper step functions (same names, arguments and answers, so processes of version 4 keep
+  // working against it). The audit filters become plain columns, filled by the append from the
+  // row it builds (no regular expression per index on every insert), for the rows before from
+  // the same expressions as the indexes they replace; a row inserted without them (a process of
+  // version 3, a restore) gets them from a trigger, as does a row whose data is edited.
+  (t) => `
+ALTER TABLE ${t.audit} ADD COLUMN key_id text COLLATE "C", ADD COLUMN root_key_id text COLLATE "C",
+  ADD COLUMN run_id text COLLATE "C", ADD COLUMN decision text COLLATE "C", ADD COLUMN time_ms numeric;
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT i.indexrelid::regclass AS name FROM pg_index i
+      WHERE i.indrelid = '${t.audit}'::regclass AND i.indexprs IS NOT NULL
+        AND pg_get_indexdef(i.indexrelid) LIKE '%"substring"(data, %' LOOP
+    EXECUTE 'DROP INDEX ' || r.name;
+  END LOOP;
+END $$;
+-- Filled for the rows before by one rewrite of the table (no dead copy of every row, as an UPDATE
+-- would leave), with the expressions of the indexes just dropped.
+ALTER TABLE ${t.audit}
+  ${auditColumns('data')
+    .map(([c, e]) => `ALTER COLUMN ${c} TYPE ${c === 'time_ms' ? 'numeric' : 'text COLLATE "C"'} USING ${e}`)
+    .join(',\n  ')};
+CREATE INDEX ON ${t.audit} (key_id, seq) WHERE key_id IS NOT NULL;
+CREATE INDEX ON ${t.audit} (root_key_id, seq) WHERE root_key_id IS NOT NULL;
+CREATE INDEX ON ${t.audit} (run_id, seq) WHERE run_id IS NOT NULL;
+CREATE INDEX ON ${t.audit} (decision, seq);
+CREATE INDEX ON ${t.audit} (time_ms);
+CREATE FUNCTION ${t.schema}.audit_columns() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  ${auditColumns('NEW.data')
+    .map(([c, e]) => `NEW.${c} := ${e};`)
+    .join('\n  ')}
+  RETURN NEW;
+END $$;
+-- Every row has a decision: without one, the writer did not fill the columns in.
+CREATE TRIGGER audit_columns BEFORE INSERT ON ${t.audit} FOR EACH ROW WHEN (NEW.decision IS NULL)
+  EXECUTE FUNCTION ${t.schema}.audit_columns();
+CREATE TRIGGER audit_columns_edited BEFORE UPDATE OF data ON ${t.audit} FOR EACH ROW
+  WHEN (NEW.data IS DISTINCT FROM OLD.data) EXECUTE FUNCTION ${t.schema}.audit_columns();
+${functionsSql(t)}`,
 ];
