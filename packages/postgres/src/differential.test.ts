@@ -7,6 +7,7 @@ import {
   GENESIS_HASH,
 } from '@spendguard/core/store-kit';
 import {
+  AWKWARD_NUMBERS,
   BEGIN_BRANCHES,
   type Branch,
   beginBranch,
@@ -136,19 +137,6 @@ const HOSTILE = [
 ] as const;
 /** Ids are row keys (Postgres text): no NUL, no lone surrogate. Quotes and SQL are fine. */
 const IDS = ["o'brien", 'é中😀', '"; DROP TABLE keys; --', 'plain', 'a\\b'] as const;
-const AWKWARD_NUMBERS = [
-  0,
-  0.0079,
-  86.95,
-  0.1 + 0.2,
-  1e21,
-  5e-324,
-  1.23456e-8,
-  2 ** 53 + 2,
-  1 / 3,
-  -12.5,
-  null,
-];
 const COSTS = [0, 7900, 235_000, 1_000_000, 2_350_000, 86_950_000, 1_000_005_000];
 const MALFORMED = [Number.NaN, -235_000, 0.5, 2 ** 53, Number.POSITIVE_INFINITY];
 const SETTLEMENTS = [0, 7900, 100_000, 3_000_000, 1_005_000, Number.NaN, -100_000, Number.POSITIVE_INFINITY];

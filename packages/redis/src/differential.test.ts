@@ -9,6 +9,7 @@ import {
   type FinishResult,
 } from '@spendguard/core/store-kit';
 import {
+  AWKWARD_NUMBERS,
   BEGIN_BRANCHES,
   type Branch,
   beginBranch,
@@ -61,20 +62,6 @@ function prng(seed: number) {
   return { next, pick, int: (max: number) => Math.floor(next() * max) };
 }
 
-const AWKWARD_NUMBERS = [
-  0,
-  0.0079,
-  86.95,
-  0.1 + 0.2,
-  1e21,
-  5e-324,
-  1.23456e-8,
-  2 ** 53 + 2,
-  1 / 3,
-  -12.5,
-  321.95,
-  null,
-] as const;
 const AWKWARD_STRINGS = [
   'plain',
   'é中😀',

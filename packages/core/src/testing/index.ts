@@ -1,3 +1,4 @@
+export { AWKWARD_NUMBERS } from './awkward-numbers.ts';
 export {
   type ConformanceOptions,
   chargeAudit,
