@@ -67,3 +67,30 @@ it('decodes a compressed answer, keeps repeated headers, and stops at the signal
     server.close();
   }
 });
+
+it('leaves an unknown content-encoding as it came (no lookup reaches the prototype), and refuses a body that inflates past the bound', async () => {
+  const server = createServer((req, res) => {
+    if (req.url === '/bomb') {
+      res.setHeader('content-encoding', 'gzip');
+      res.end(gzipSync(Buffer.alloc(65 * 1024 * 1024)));
+      return;
+    }
+    res.setHeader('content-encoding', req.url === '/proto' ? '__proto__' : 'constructor');
+    res.end('{"id":"ch_1"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const pool = createUpstreamPool();
+  try {
+    const { port } = server.address() as AddressInfo;
+    for (const path of ['/proto', '/ctor']) {
+      const response = await pool.fetch(`http://127.0.0.1:${port}${path}`);
+      expect(await response.text()).toBe('{"id":"ch_1"}');
+      expect(response.headers.get('content-encoding')).not.toBeNull();
+    }
+    await expect(pool.fetch(`http://127.0.0.1:${port}/bomb`)).rejects.toThrow(/buffer|length|size/i);
+  } finally {
+    await pool.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});

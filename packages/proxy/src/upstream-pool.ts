@@ -7,13 +7,19 @@ export interface UpstreamPool {
   close(): Promise<void>;
 }
 
-/** Bodies sent without one are stored and replayed as they came; these are undone first. */
-const DECODERS: Record<string, (bytes: Uint8Array) => Uint8Array> = {
-  gzip: gunzipSync,
-  'x-gzip': gunzipSync,
-  deflate: inflateSync,
-  br: brotliDecompressSync,
-};
+/** A decoded answer larger than this is refused rather than held: a small body can inflate without bound. */
+const MAX_DECODED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The encodings undone before an answer is stored and replayed. A Map, not an object literal: the
+ * name comes from the vendor's `content-encoding` header, and `__proto__` must not find anything.
+ */
+const DECODERS = new Map<string, (bytes: Uint8Array) => Uint8Array>([
+  ['gzip', (bytes) => gunzipSync(bytes, { maxOutputLength: MAX_DECODED_BYTES })],
+  ['x-gzip', (bytes) => gunzipSync(bytes, { maxOutputLength: MAX_DECODED_BYTES })],
+  ['deflate', (bytes) => inflateSync(bytes, { maxOutputLength: MAX_DECODED_BYTES })],
+  ['br', (bytes) => brotliDecompressSync(bytes, { maxOutputLength: MAX_DECODED_BYTES })],
+]);
 
 /**
  * The default way to the vendors: one undici Agent, which keeps a pool of keep-alive connections
@@ -52,7 +58,7 @@ export function createUpstreamPool(): UpstreamPool {
       else if (value !== undefined) responseHeaders.append(name, value);
     }
     const encoding = responseHeaders.get('content-encoding')?.trim().toLowerCase();
-    const decode = encoding === undefined ? undefined : DECODERS[encoding];
+    const decode = encoding === undefined ? undefined : DECODERS.get(encoding);
     if (decode && bytes.byteLength > 0) {
       bytes = decode(bytes);
       responseHeaders.delete('content-encoding');
