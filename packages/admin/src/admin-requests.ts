@@ -1,3 +1,4 @@
+import { readBoundedBody } from '@spendguard/core';
 import { z } from 'zod';
 import { AdminError } from './admin-error.ts';
 
@@ -118,21 +119,9 @@ function check<T extends z.ZodType>(schema: T, value: unknown, what: string): z.
 }
 
 async function readLimited(request: Request): Promise<string> {
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > BODY_LIMIT_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readBoundedBody(request.body, BODY_LIMIT_BYTES);
+  if (!bytes) throw tooLarge();
+  return Buffer.from(bytes).toString('utf8');
 }
 
 function tooLarge(): AdminError {

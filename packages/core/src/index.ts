@@ -27,6 +27,7 @@ export {
   StoreUnavailableError,
   VendorCallError,
 } from './errors.ts';
+export { readBoundedBody } from './front-end/bounded-body.ts';
 export { policyApprovalReason } from './front-end/policy-approval.ts';
 export { RunKeys, type RunKeysOptions } from './front-end/run-keys.ts';
 export {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { type Guard, TOKEN_PREFIX } from '@spendguard/core';
+import { type Guard, readBoundedBody, TOKEN_PREFIX } from '@spendguard/core';
 import type { GatewaySession, McpGateway } from './gateway.ts';
 
 export interface McpHttpOptions {
@@ -167,21 +167,8 @@ function isLoopbackOrigin(origin: string | null): boolean {
 async function boundedBody(request: Request, limit: number): Promise<string | undefined> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > limit) return undefined;
-  const reader = request.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readBoundedBody(request.body, limit);
+  return bytes && Buffer.from(bytes).toString('utf8');
 }
 
 function refusal(status: number, message: string, headers: Record<string, string> = {}): Response {

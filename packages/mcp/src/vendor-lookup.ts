@@ -1,4 +1,4 @@
-import type { ExecuteRequest } from '@spendguard/core';
+import { type ExecuteRequest, readBoundedBody } from '@spendguard/core';
 
 /** The real API origins lookups read from, when no other is given. */
 export const DEFAULT_LOOKUP_ORIGINS: Readonly<Record<string, string>> = { stripe: 'https://api.stripe.com' };
@@ -50,19 +50,7 @@ export function vendorLookup(
 }
 
 async function boundedText(response: Response, limit: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`the object is larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readBoundedBody(response.body, limit);
+  if (!bytes) throw new Error(`the object is larger than ${limit} bytes`);
+  return Buffer.from(bytes).toString('utf8');
 }

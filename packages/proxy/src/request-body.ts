@@ -1,3 +1,4 @@
+import { readBoundedBody } from '@spendguard/core';
 /**
  * The request body, read up to `limit` bytes: `undefined` when it is larger (by its
  * `content-length`, before reading anything, or once the bytes read pass the limit). Reading
@@ -6,22 +7,7 @@
 export async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > limit) return undefined;
-  if (request.body === null) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) return undefined;
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return Buffer.concat(chunks, size);
+  return readBoundedBody(request.body, limit);
 }
 
 /** The bytes of every header name and value, with the `: ` and line end of each. */
