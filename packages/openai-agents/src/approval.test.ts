@@ -145,6 +145,29 @@ describe.each(MODES)('approval rules under %s', (mode) => {
     });
   });
 
+  it("approved on the result's own state, not stored: runs once, audited with the default approver", async () => {
+    const ids = await world.customers('fay');
+    const { tools, stats } = guardedCharge();
+    const { agent, scripted } = scriptedAgent(
+      [{ calls: [chargeCall(ids.fay, 45_000, 'ord_9001')] }, { text: 'Charged Fay $450.' }],
+      { tools },
+    );
+    const first = await drive(mode, { agent, input: 'Charge Fay $450 for order 9001.' });
+    const state = first.result?.state as RunState<unknown, Agent>;
+    const [item] = first.interruptions;
+    expect(item).toBeDefined();
+    state.approve(item as never);
+    const approved = await drive(mode, { agent, input: state });
+    expect(approved.error).toBeUndefined();
+    expect(approved.result?.finalOutput).toBe('Charged Fay $450.');
+    expect(stats.executions).toBe(1);
+    expect(world.chargedUsd()).toBe(450);
+    const callId = scripted.callIds[0];
+    expect((await stripeRows()).map((r) => [r.decision, r.message])).toEqual([
+      ['executed', `approved by openai-agents tool approval ${callId}`],
+    ]);
+  });
+
   it('rejected: the tool never runs and the model reads the rejection; nothing charged or audited', async () => {
     const ids = await world.customers('fay');
     const { tools, stats } = guardedCharge();

@@ -45,12 +45,28 @@ export function approvalCheck(
 ): NeedsApproval {
   return async (runContext, input, callId) => {
     if (await own(runContext, input, callId)) return true;
-    const mapped = approval(input);
-    const requests: readonly VendorRequest[] =
-      mapped === undefined ? [] : Array.isArray(mapped) ? mapped : [mapped as VendorRequest];
+    const requests = mappedRequests(approval, input);
     const runId = runIdOf(contextOf(runContext), settings.runKeys);
     return (await policyApprovalReason(settings, { runId, requests })) !== undefined;
   };
+}
+
+/**
+ * The vendor calls the app's mapping gives for the model's arguments. The mapping is written for
+ * input its tool's schema allows, and the model can send any object: when the mapping throws, no
+ * approval is asked (a throw here would reject the whole run). Nothing unapproved gets through
+ * that way: the tool's schema refuses such input, and core checks the approval rule again at the
+ * vendor call, which no human approved.
+ */
+function mappedRequests(approval: ApprovalFunction<unknown>, input: unknown): readonly VendorRequest[] {
+  let mapped: ReturnType<ApprovalFunction<unknown>>;
+  try {
+    mapped = approval(input);
+  } catch {
+    return [];
+  }
+  if (mapped === undefined || mapped === null) return [];
+  return Array.isArray(mapped) ? mapped : [mapped as VendorRequest];
 }
 
 /** What the wrapper reads of the SDK's `RunContext` to find an approval. */

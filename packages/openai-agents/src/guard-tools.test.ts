@@ -4,6 +4,7 @@ import {
   BILLING_AGENT,
   BillingWorld,
   chargeCall,
+  chargeOrder,
   describeAdapterBehaviour,
   type Script,
   type Turn,
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished }
 import { z } from 'zod';
 import { type GuardToolsOptions, guardTool, guardTools, isGuardedTool } from './guard-tools.ts';
 import { runStoppedErrorOf } from './run-stopped.ts';
-import { billingTools, type ChargeTool } from './testing/billing.ts';
+import { billingTools, type ChargeTool, chargeParameters } from './testing/billing.ts';
 import { drive, MODES } from './testing/drive.ts';
 import { scriptedAgent } from './testing/scripted-agent.ts';
 import { openAiAgentsSurface } from './testing/surface.ts';
@@ -385,6 +386,40 @@ describe('guardTools: delivering the outcome the SDK way', () => {
       expect((await toolRows()).map((r) => [r.decision, r.code])).toEqual([
         ['executed', 'executed'],
         ['denied', 'key_revoked'],
+      ]);
+    });
+  });
+
+  describe.each(MODES)('a key revoked while the tool runs, under %s', (mode) => {
+    it("still stops the run, though the SDK's default error function hid the Stripe call's refusal", async () => {
+      const ids = await world.customers('max');
+      const stripe = world.governedStripe();
+      const runId = `revoked-inside-${mode}`;
+      // The operator pulls the key after the tool's checkpoint, before its Stripe call: the
+      // refusal is thrown inside `execute`, where the default error function turns it into
+      // "Please try again" text.
+      const charge = tool({
+        name: 'charge',
+        description: 'Charge a customer for an order.',
+        parameters: chargeParameters,
+        execute: async (input) => {
+          await world.revokeRun(runId);
+          return chargeOrder(stripe, { ...input, note: input.note ?? undefined });
+        },
+      });
+      const tools = guardTools([charge], { guard: world.guard, key: world.rootToken, runId });
+      const { agent, scripted } = scriptedAgent(
+        [{ calls: [chargeCall(ids.max, 100, 'ord_1')] }, { text: 'Charged.' }],
+        { tools },
+      );
+      const outcome = await drive(mode, { agent, input: 'Charge Max $1.' });
+      expect(outcome.error).toMatchObject({ name: 'ToolCallError' });
+      expect(runStoppedErrorOf(outcome.error)?.code).toBe('key_revoked');
+      expect(scripted.inputs()).toHaveLength(1); // the model never read "Please try again"
+      expect(world.fake.ledger.count('charge')).toBe(0);
+      expect((await world.guard.audit.list()).map((r) => [r.vendor, r.decision, r.code])).toEqual([
+        ['stripe', 'denied', 'key_revoked'],
+        ['tool', 'denied', 'key_revoked'],
       ]);
     });
   });

@@ -1,10 +1,11 @@
 import { Agent, RunState, tool } from '@openai/agents';
 import { assistantMessage, functionCall, ScriptedModel } from '@openai/agents/testing';
 import { currentRun, isToolRefusal, TOKEN_PREFIX } from '@spendguard/core';
-import { BillingWorld, chargeCall, FAKE_STRIPE_SECRET } from '@spendguard/testkit/adapters';
+import { BillingWorld, type ChargeInput, chargeCall, FAKE_STRIPE_SECRET } from '@spendguard/testkit/adapters';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import type { VendorRequest } from './approval.ts';
 import { guardTools } from './guard-tools.ts';
 import { billingTools } from './testing/billing.ts';
 import { drive } from './testing/drive.ts';
@@ -146,6 +147,66 @@ describe('hostile model output through the real SDK loop', () => {
     expect(protoKeys).toBeGreaterThan(0);
     expect(prototypes()).toBe(before);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('any arguments, with an approval mapping written for valid input: the run never rejects, nothing above $400 runs unapproved', async () => {
+    // The mapping as an app writes it, for the input its schema allows: it throws when the model
+    // sends a customer that is not a string.
+    const { tools, stats } = billingTools(world.governedStripe());
+    const guarded = guardTools(tools, {
+      guard: world.guard,
+      key: world.rootToken,
+      approval: {
+        charge: ((input: ChargeInput) => ({
+          vendor: 'stripe',
+          method: 'POST',
+          path: '/v1/charges',
+          params: { amount: input.amountCents, currency: input.currency, customer: input.customer.trim() },
+        })) as (input: never) => VendorRequest,
+      },
+    });
+    const args = fc.oneof(
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc
+        .record({
+          customer: fc.oneof({ weight: 3, arbitrary: fc.constant(customer) }, fc.jsonValue()),
+          amountCents: fc.oneof(fc.integer({ min: 1, max: 60_000 }), fc.string(), fc.constant(null)),
+          currency: fc.constantFrom('usd', 'eur'),
+          orderId: fc.string(),
+        })
+        .map((a) => JSON.stringify(a)),
+    );
+    let n = 0;
+    let asked = 0;
+    let mappingFailed = 0;
+    await fc.assert(
+      fc.asyncProperty(args, async (text) => {
+        const charged = world.chargedUsd();
+        const agent = agentSending(guarded, [{ args: text, callId: `call_ap${++n}` }]);
+        const outcome = await drive('run', { agent, input: 'Charge.' });
+        expect(outcome.error).toBeUndefined();
+        const parsed = JSON.parse(text) as unknown;
+        const isObject = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed);
+        if (isObject && typeof (parsed as { customer?: unknown }).customer !== 'string') mappingFailed++;
+        for (const item of outcome.interruptions) {
+          asked++;
+          // Asked for a charge above the line, or by the SDK itself for arguments that are not an object.
+          if (isObject) expect((parsed as { amountCents: unknown }).amountCents).toBeGreaterThan(40_000);
+          expect(item.arguments).toBe(text);
+        }
+        // Whatever ran without a human's yes stayed at or under the approval line.
+        expect(world.chargedUsd() - charged).toBeLessThanOrEqual(400);
+        for (const { output } of outcome.outputs) {
+          const ok = isToolRefusal(output) || (output as { chargeId?: string }).chargeId?.startsWith('ch_');
+          expect(ok, JSON.stringify(output)).toBe(true);
+        }
+      }),
+      { numRuns: 60, examples: [['null'], ['{}'], ['{"customer":7,"amountCents":45000,"currency":"usd"}']] },
+    );
+    // The property reached the approval flow, the tool, and the mapping's failure.
+    expect(asked).toBeGreaterThan(0);
+    expect(stats.executions).toBeGreaterThan(0);
+    expect(mappingFailed).toBeGreaterThan(0);
   });
 
   it('any call ids: each call answered, one charge, audit rows carry them bounded', async () => {

@@ -69,7 +69,7 @@ describe('F2: the SDK starts every call of a turn at once', () => {
     const { charge, seen } = countingCharge(governed ? world.governedStripe() : world.plainStripe());
     const tools = governed ? guardTools([charge], { guard: world.guard, key: world.rootToken }) : [charge];
     const twice = [chargeCall(ids.bob, 12_000, 'ord_2001'), chargeCall(ids.bob, 12_000, 'ord_2001')];
-    const { agent } = scriptedAgent([{ calls: twice }, { text: 'Charged Bob $120.' }], { tools });
+    const { agent, scripted } = scriptedAgent([{ calls: twice }, { text: 'Charged Bob $120.' }], { tools });
     const outcome = await drive('run', { agent, input: 'Charge Bob $120 for order 2001.' });
     expect(outcome.error).toBeUndefined();
     if (!governed) {
@@ -83,6 +83,8 @@ describe('F2: the SDK starts every call of a turn at once', () => {
     const [a, b] = outcome.outputs;
     expect(a?.toolCallId).not.toBe(b?.toolCallId);
     expect(b?.output).toEqual(a?.output);
+    // The replay reached the model as the charge's own result, not as the SDK's error text.
+    expect(scripted.inputs()[1]).not.toContain('Please try again');
     const rows = (await world.guard.audit.list()).filter((r) => r.vendor === 'tool');
     expect(rows.map((r) => r.decision).sort()).toEqual(['executed', 'replayed']);
   });
@@ -274,6 +276,10 @@ describe('F6: a handoff where the triage agent tries to bill before handing off'
       advice: expect.stringMatching(/retrying will not help/i),
     });
     expect(billed?.output).toMatchObject({ chargeId: world.fake.ledger.list('charge')[0]?.id });
+    // The billing agent's model reads the triage agent's refusal in the history, never "Please try again".
+    const afterHandoff = billingAgent.scripted.inputs()[0];
+    expect(afterHandoff).toMatch(/retrying will not help/i);
+    expect(afterHandoff).not.toContain('Please try again');
     // One run, two run keys: each agent's calls under its own role's key, attributed to it.
     const rows = (await roles.guard.audit.list()).filter((r) => r.vendor === 'stripe');
     expect(rows.map((r) => [r.agentId, r.decision, r.runId, r.rootKeyId])).toEqual([
