@@ -151,10 +151,15 @@ describe('spendguardMiddleware: mapping createAgent in', () => {
     const { tools } = billingTools(world.governedStripe());
     const model = scriptedModel([{ calls: [chargeCall(ids.dee, 900, 'ord_1')] }, { text: 'ok' }]);
     const agent = billingAgent(model, tools, { middleware: [middleware()], name: 'billing-desk' });
-    const runs: { runId: string; toolCallId: string | undefined }[] = [];
+    const runs: { runId: string; parentRunId: string | undefined; toolCallId: string | undefined }[] = [];
+    // Every chain run of the trace, by id, with its parent: what LangSmith shows as the run tree.
+    const chains = new Map<string, { name: string | undefined; parentRunId: string | undefined }>();
     const handler = BaseCallbackHandler.fromMethods({
-      handleToolStart(_t, _i, runId, _p, _tags, _md, _name, toolCallId) {
-        runs.push({ runId, toolCallId });
+      handleToolStart(_t, _i, runId, parentRunId, _tags, _md, _name, toolCallId) {
+        runs.push({ runId, parentRunId, toolCallId });
+      },
+      handleChainStart(_chain, _inputs, runId, parentRunId, _tags, _md, _type, name) {
+        chains.set(runId, { name, parentRunId });
       },
     });
     const threadId = `dee-${randomUUID()}`;
@@ -172,6 +177,12 @@ describe('spendguardMiddleware: mapping createAgent in', () => {
       ['stripe', threadId, run?.toolCallId, 'billing-desk', run?.runId],
       ['tool', threadId, run?.toolCallId, 'billing-desk', run?.runId],
     ]);
+    // The tool run hangs in the agent's one trace: its parent is the tools step, its root the invoke.
+    expect(chains.get(run?.parentRunId ?? '')?.name).toBe('tools');
+    let top = run?.parentRunId;
+    while (top && chains.get(top)?.parentRunId) top = chains.get(top)?.parentRunId;
+    const roots = [...chains].filter(([, c]) => c.parentRunId === undefined).map(([id]) => id);
+    expect(roots).toEqual([top]);
     // Untraced (no callbacks), the rows carry no trace id; options.runId and agentId win.
     await world.reset();
     const ids2 = await world.customers('dee');
@@ -235,6 +246,41 @@ describe('spendguardMiddleware: the kill switch', () => {
     expect((await threadMessages(rebound, threadId)).at(-1)?.content).toBe('Charged.');
   });
 
+  it('a thread that crashed mid-run, resumed with invoke(null) after its key was revoked, charges nothing more', async () => {
+    const ids = await world.customers('lin');
+    const threadId = `lin-${randomUUID()}`;
+    const { tools, stats } = billingTools(world.governedStripe());
+    const model = scriptedModel([
+      { calls: [chargeCall(ids.lin, 1000, 'ord_1')] },
+      { fails: new Error('the model provider is down') },
+      { calls: [chargeCall(ids.lin, 2000, 'ord_2')] },
+      { text: 'Charged.' },
+    ]);
+    const checkpointer = new MemorySaver();
+    const agent = billingAgent(model, tools, { middleware: [middleware()], checkpointer });
+    const config = { configurable: { thread_id: threadId } };
+    // The process "crashes": the model call after the charge fails, the thread stays mid-run.
+    await expect(agent.invoke({ messages: [new HumanMessage('Charge Lin.')] }, config)).rejects.toThrow(
+      'the model provider is down',
+    );
+    expect((await agent.getState(config)).next).not.toEqual([]);
+    // An operator pulls the thread's key while it is down; a new process resumes the thread.
+    await world.revokeRun(threadId);
+    const restarted = billingAgent(model, tools, { middleware: [middleware()], checkpointer });
+    const resumed = await restarted.invoke(null, config);
+    // The resumed run's charge is refused and the run ends there: no model call after it. (A new
+    // process cannot derive the revoked run's key again: core reports that as key_invalid.)
+    expect(runStopOf(resumed)?.code).toBe('key_invalid');
+    expect(model.inputs()).toHaveLength(3);
+    expect(world.fake.ledger.list('charge').map((c) => c.amount)).toEqual([1000]);
+    expect(stats.executions).toBe(1);
+    // Resumed again, or asked again, while the key stays revoked: no model call, no charge.
+    await restarted.invoke(null, config);
+    await restarted.invoke({ messages: [new HumanMessage('Try again.')] }, config);
+    expect(model.inputs()).toHaveLength(3);
+    expect(world.fake.ledger.count('charge')).toBe(1);
+  });
+
   it('with an abortController, invoke rejects with the RunStoppedError', async () => {
     const ids = await world.customers('jo');
     const threadId = `jo-${randomUUID()}`;
@@ -288,6 +334,45 @@ describe('spendguardMiddleware with humanInTheLoopMiddleware', () => {
     expect(world.fake.ledger.count('charge')).toBe(0);
     expect(await world.guard.audit.list()).toEqual([]);
     expect(messages.find((m) => ToolMessage.isInstance(m))?.content).toBe('Not today.');
+  });
+
+  it("HITL's yes is not the policy's: a call its approval rule matches is asked again, then runs once", async () => {
+    const ids = await world.customers('kai');
+    const { tools, stats } = billingTools(world.governedStripe());
+    const sg = middleware({
+      tools,
+      approval: {
+        charge: ({ customer, amountCents, currency }) => ({
+          vendor: 'stripe',
+          method: 'POST',
+          path: '/v1/charges',
+          params: { amount: amountCents, currency, customer },
+        }),
+      },
+    });
+    const model = scriptedModel([{ calls: [chargeCall(ids.kai, 45_000, 'ord_1')] }, { text: 'ok' }]);
+    const agent = billingAgent(model, tools, {
+      middleware: [humanInTheLoopMiddleware({ interruptOn: { charge: true } }), sg],
+    });
+    const config = { configurable: { thread_id: randomUUID() } };
+    const approve = new Command({ resume: { decisions: [{ type: 'approve' }] } });
+    const hitl = await agent.invoke({ messages: [new HumanMessage('Charge Kai $450.')] }, config);
+    expect(hitl.__interrupt__).toHaveLength(1);
+    // HITL approved; spendguard asks for the policy's approval with its own interrupt.
+    const policy = (await agent.invoke(approve, config)) as {
+      __interrupt__?: { value: { actionRequests: { description: string }[] } }[];
+    };
+    expect(policy.__interrupt__?.[0]?.value.actionRequests).toEqual([
+      expect.objectContaining({ name: 'charge', description: expect.stringContaining('spendguard') }),
+    ]);
+    expect(world.fake.ledger.count('charge')).toBe(0);
+    await agent.invoke(new Command({ resume: { decisions: [{ type: 'approve' }] } }), config);
+    expect(stats.executions).toBe(1);
+    expect(world.fake.ledger.list('charge').map((c) => c.amount)).toEqual([45_000]);
+    const stripeRows = (await world.guard.audit.list()).filter((r) => r.vendor === 'stripe');
+    expect(stripeRows.map((r) => r.message)).toEqual([
+      expect.stringMatching(/^approved by langgraph interrupt/),
+    ]);
   });
 });
 

@@ -2,8 +2,9 @@ import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { GraphDrained, RunControl } from '@langchain/langgraph';
 import { RunKeys, RunStoppedError } from '@spendguard/core';
 import { BillingWorld } from '@spendguard/testkit/adapters';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { refusalMessage } from './refusal-message.ts';
+import { refusalMessage, refusalOf } from './refusal-message.ts';
 import { runCanAct, runStopOf, stopRun } from './run-stop.ts';
 
 const world = new BillingWorld();
@@ -53,6 +54,56 @@ describe('runStopOf', () => {
     ).toBeUndefined();
     for (const other of [undefined, null, 'x', new Error('x'), { messages: 'x' }])
       expect(runStopOf(other)).toBeUndefined();
+  });
+
+  it('never throws on what invoke or a checkpoint may hold, and reads a stop only from spendguard (property)', () => {
+    // Messages the model or a tool wrote (any content, any artifact), and anything else.
+    const shaped = fc.record({
+      spendguard: fc.record(
+        {
+          refused: fc.oneof(fc.constant(true), fc.anything()),
+          code: fc.oneof(fc.constantFrom('key_revoked', 'key_invalid', 'cap_exceeded'), fc.anything()),
+          reason: fc.oneof(fc.string(), fc.anything()),
+          advice: fc.string(),
+          runId: fc.oneof(fc.string(), fc.anything()),
+          stopped: fc.oneof(fc.boolean(), fc.anything()),
+        },
+        { requiredKeys: [] },
+      ),
+    });
+    const message = fc.oneof(
+      fc.boolean().map((stop) => stopped(stop)),
+      fc
+        .record({ content: fc.string(), artifact: fc.oneof(shaped, fc.anything()) })
+        .map(
+          ({ content, artifact }) =>
+            new ToolMessage({ content, tool_call_id: 'call_1', status: 'error', artifact }),
+        ),
+      fc.string().map((content) => new AIMessage(content)),
+      fc.anything(),
+    );
+    const value = fc.oneof(
+      fc.record({ messages: fc.array(message, { maxLength: 4 }) }),
+      fc.array(message, { maxLength: 4 }),
+      fc
+        .tuple(fc.constantFrom('', 'spendguard key_revoked: ', 'spendguard cap: '), fc.string())
+        .map(([prefix, reason]) => new GraphDrained(prefix + reason)),
+      fc.anything({ withNullPrototype: true }),
+    );
+    fc.assert(
+      fc.property(value, (v) => {
+        const stop = runStopOf(v);
+        if (stop === undefined) return;
+        expect(RunStoppedError.isInstance(stop)).toBe(true);
+        expect(['key_revoked', 'key_expired', 'key_invalid']).toContain(stop.code);
+        // Only a drain spendguard asked for, or a message spendguard's refusal shape marks stopped.
+        if (!(v instanceof GraphDrained)) {
+          const messages = Array.isArray(v) ? v : (v as { messages: unknown[] }).messages;
+          expect(messages.some((m) => refusalOf(m)?.stopped === true)).toBe(true);
+        } else expect(String(v.reason)).toMatch(/^spendguard key_/);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
