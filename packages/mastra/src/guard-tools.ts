@@ -19,6 +19,7 @@ import {
   requestsOf,
 } from './approval.ts';
 import { approvedInAgentRun } from './approval-record.ts';
+import { auditTraceId } from './audit-trace-id.ts';
 import { checkpointContextOf } from './checkpoint-context.ts';
 import { idOf, type MastraCall, mastraCallOf } from './mastra-call.ts';
 import { redactor, scrubbedError } from './scrubbed-error.ts';
@@ -240,6 +241,8 @@ function wrap<TOOL extends MastraToolLike>(tool: TOOL, settings: WrapSettings): 
         runId,
         context: checkpointContextOf(tool, call, settings.fields),
         approvedBy,
+        // The memory's thread and resource (and Mastra's trace) on the audit rows.
+        traceId: auditTraceId(call, (text) => settings.guard.redact(text) !== text),
         run: async () => {
           try {
             return await run.call(tool, input, toolContext);

@@ -42,6 +42,10 @@ const hostileContext = fc.oneof(
       ),
       workflow: fc.oneof(hostileValue, fc.record({ runId: hostileValue, workflowId: hostileValue })),
       requestContext: hostileValue,
+      tracingContext: fc.oneof(
+        hostileValue,
+        fc.record({ currentSpan: fc.oneof(hostileValue, fc.record({ traceId: hostileValue })) }),
+      ),
     },
     { requiredKeys: [] },
   ),
@@ -64,6 +68,7 @@ describe('mastraCallOf, on whatever a context holds', () => {
           call.threadId,
           call.resourceId,
           call.workflowId,
+          call.traceId,
         ]) {
           expect(isId(id)).toBe(true);
         }

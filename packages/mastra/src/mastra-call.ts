@@ -26,6 +26,8 @@ export interface MastraCall {
   resourceId: string | undefined;
   /** The workflow running the tool as a step. */
   workflowId: string | undefined;
+  /** Mastra's trace of the call (`tracingContext.currentSpan.traceId`), when an observability exporter is on. */
+  traceId: string | undefined;
   /** The request context of the call, as Mastra hands it to the tool. */
   requestContext: RequestContext | undefined;
 }
@@ -49,6 +51,7 @@ export function mastraCallOf(toolName: string, context: unknown): MastraCall {
     threadId: idOf(read(agent, 'threadId')),
     resourceId: idOf(read(agent, 'resourceId')),
     workflowId: idOf(read(workflow, 'workflowId')),
+    traceId: idOf(read(recordOf(read(recordOf(read(ctx, 'tracingContext')), 'currentSpan')), 'traceId')),
     requestContext: requestContextOf(read(ctx, 'requestContext')),
   };
 }

@@ -22,6 +22,8 @@ export {
   type ToolCallRecord,
   toolOutcomes,
 } from './drive.ts';
+export { runMastraRows } from './mastra-demo-rows.ts';
+export { MASTRA_ROWS, type MastraColumn, type MastraRow, playMastraColumn } from './mastra-rows.ts';
 export { asAgentModel, promptOf, promptsOf, type ScriptedModel, scriptedModel } from './scripted-model.ts';
 export { BILLING_INSTRUCTIONS, type MastraRun, mastraSurface } from './surface.ts';
 export {
