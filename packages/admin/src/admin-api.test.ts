@@ -210,6 +210,27 @@ describe('approvals and pending calls', () => {
     expect((await world.call('POST', '/v1/approvals/apr_nope/approve')).status).toBe(404);
   });
 
+  it('denies a pending approval (recorded with who and why), and the retried call is refused', async () => {
+    const root = await world.guard.keys.issueRoot({ policy: 'billing' });
+    expect((await world.pay(root.token, 35_000)).decision).toBe('needs_approval');
+    const [waiting] = (await world.call('GET', '/v1/approvals')).json.approvals as { id: string }[];
+    const denied = await world.call('POST', `/v1/approvals/${waiting?.id}/deny`, {
+      by: 'lead@shop',
+      reason: 'not in the budget',
+    });
+    expect(denied).toMatchObject({
+      status: 200,
+      json: { approval: { id: waiting?.id, state: 'denied', decidedBy: 'lead@shop' } },
+    });
+    expect((await world.call('GET', '/v1/approvals?state=denied')).json.approvals).toHaveLength(1);
+    expect(await world.pay(root.token, 35_000)).toMatchObject({
+      decision: 'denied',
+      code: 'approval_denied',
+    });
+    const again = await world.call('POST', `/v1/approvals/${waiting?.id}/approve`, {});
+    expect(again).toMatchObject({ status: 409, json: { error: { code: 'conflict' } } });
+  });
+
   it('lists a call with an unknown outcome and settles it as executed at a cost, or refuses one not pending', async () => {
     const root = await world.guard.keys.issueRoot({ policy: 'billing' });
     expect((await world.payUnknown(root.token, 2500)).decision).toBe('failed');

@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type ServedAdmin, serveAdmin } from './serve-admin.ts';
 import { ADMIN_TOKEN, AdminWorld, TOKEN_ENV } from './test-world.ts';
@@ -35,4 +37,25 @@ it('answers a request without the token with a bare 401 over the wire', async ()
   expect(response.status).toBe(401);
   expect(await response.json()).toEqual({ error: { code: 'unauthorized', message: 'unauthorized' } });
   expect(await world.guard.keys.list()).toEqual([]);
+});
+
+it('reads the admin token from a file, by reference, and refuses any other over the wire', async () => {
+  const file = join(world.dir, 'admin-token');
+  const fromFile = 'admin-token-from-a-file-0123456789abcdef';
+  writeFileSync(file, `${fromFile}\n`, { mode: 0o600 });
+  const own = await serveAdmin({ guard: world.guard, token: { file } });
+  try {
+    const as = (token: string) =>
+      fetch(`${own.url}/v1/keys`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await as(fromFile)).status).toBe(200);
+    const wrong = await as(ADMIN_TOKEN);
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toBe('{"error":{"code":"unauthorized","message":"unauthorized"}}');
+    expect(await (await fetch(`${own.url}/metrics`)).text()).toContain(
+      'spendguard_admin_unauthorized_total 1',
+    );
+  } finally {
+    await own.close();
+    rmSync(file);
+  }
 });

@@ -3,12 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGuard, type ExecuteRequest, type Guard, SqliteStore, VendorCallError } from '@spendguard/core';
 import { type AdminApi, createAdminApi } from './admin-api.ts';
+import { type ServedAdmin, serveAdmin } from './serve-admin.ts';
 
 /** The admin token every test world uses, set in this environment variable. */
 export const TOKEN_ENV = 'SPENDGUARD_ADMIN_TOKEN_TEST';
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 
-/** A guard on SQLite in a temp dir, its admin API, and helpers that make calls happen. */
+/**
+ * A guard on SQLite in a temp dir, its admin API, and helpers that make calls happen. `call` goes
+ * over HTTP to a real listener on 127.0.0.1 (started at the first call), so the tests see what a
+ * client sees: the wire, the status, the headers, the streamed bodies. `api` is the same API
+ * in-process, for what only a handler can be asked (an HTTPS origin, say).
+ */
 export class AdminWorld {
   readonly dir = mkdtempSync(join(tmpdir(), 'spendguard-admin-'));
   readonly file = join(this.dir, 'state.db');
@@ -27,21 +33,27 @@ export class AdminWorld {
     },
   });
   readonly api: AdminApi;
+  #served: Promise<ServedAdmin> | undefined;
 
   constructor() {
     process.env[TOKEN_ENV] = ADMIN_TOKEN;
     this.api = createAdminApi({ guard: this.guard, token: { env: TOKEN_ENV } });
   }
 
-  /** A request to the admin API with the admin token, or with the `authorization` given. */
+  /** The admin API on its own loopback listener, as `spendguard serve` runs it. */
+  served(): Promise<ServedAdmin> {
+    this.#served ??= serveAdmin({ guard: this.guard, token: { env: TOKEN_ENV } });
+    return this.#served;
+  }
+
+  /** A request over HTTP to the served admin API with the admin token, or the `authorization` given. */
   async call(method: string, path: string, body?: unknown, authorization = `Bearer ${ADMIN_TOKEN}`) {
-    const response = await this.api.fetch(
-      new Request(`http://admin.test${path}`, {
-        method,
-        headers: { authorization, 'content-type': 'application/json' },
-        ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-      }),
-    );
+    const { url } = await this.served();
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization, 'content-type': 'application/json' },
+      ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
     const text = await response.text();
     const json = response.headers.get('content-type')?.startsWith('application/json')
       ? JSON.parse(text)
@@ -75,6 +87,8 @@ export class AdminWorld {
   }
 
   async close() {
+    if (this.#served) await (await this.#served).close();
+    this.api.close();
     await this.guard.close();
     rmSync(this.dir, { recursive: true, force: true });
     delete process.env[TOKEN_ENV];

@@ -1,14 +1,20 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createGuard, SqliteStore, VendorCallError } from '@spendguard/core';
 import { createFakeStripe, type FakeServer } from '@spendguard/testkit';
+import type { Command } from 'commander';
+import pg from 'pg';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeAuditLog } from './audit-log-fixture.ts';
 import { runCli, spawnCli, waitForStderr } from './cli-runner.ts';
+import { buildProgram } from './program.ts';
 
+const POSTGRES_URL = process.env.SPENDGUARD_TEST_POSTGRES_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const STRIPE_SECRET = 'sk_test_cli_REAL_stripe_secret_0123456789';
 const ADMIN_TOKEN = 'cli-test-admin-token-0123456789abcdef';
 const POLICY = `policies:
@@ -71,6 +77,49 @@ describe('usage', () => {
     const missing = await cli(['keys', 'issue']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("required option '--policy <name>' not specified");
+  });
+
+  it('every command has --help with examples (the real process prints them, exit 0)', async () => {
+    const leaves: string[] = [];
+    const walk = (command: Command, path: string[]) => {
+      for (const sub of command.commands) {
+        // `mcp` hands its whole command line, --help included, to the gateway's own parser.
+        if (sub.name() === 'mcp') continue;
+        const name = [...path, sub.name()];
+        let help = '';
+        sub.configureOutput({ writeOut: (text) => (help += text), writeErr: (text) => (help += text) });
+        sub.outputHelp();
+        expect(help, name.join(' ')).toMatch(new RegExp(`Examples?:\\n {2}spendguard ${name[0]}`));
+        if (sub.commands.length === 0) leaves.push(name.join(' '));
+        walk(sub, name);
+      }
+    };
+    walk(buildProgram(), []);
+    expect(leaves.sort()).toEqual(
+      [
+        'init',
+        'serve',
+        'keys issue',
+        'keys derive',
+        'keys list',
+        'keys revoke',
+        'spend',
+        'audit tail',
+        'audit export',
+        'audit verify',
+        'approvals list',
+        'approvals approve',
+        'approvals deny',
+        'pending list',
+        'pending reconcile',
+        'migrate',
+        'demo',
+        'policy check',
+      ].sort(),
+    );
+    const real = await cli(['approvals', 'deny', '--help']);
+    expect(real.code).toBe(0);
+    expect(real.stdout).toContain('Example:\n  spendguard approvals deny apr_');
   });
 
   it('init writes a starter policy that policy check accepts; a broken one exits 1 naming the path', async () => {
@@ -245,6 +294,25 @@ describe('against a running `spendguard serve`', () => {
     expect(charged).toBe(executed);
   });
 
+  it('prints tables without colour into a pipe, even with CI set; FORCE_COLOR turns colour on', async () => {
+    const piped = await admin(['keys', 'list'], { NO_COLOR: undefined, CI: 'true' });
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toContain('policy');
+    expect(piped.stdout).not.toContain('\u001b[');
+    const forced = await admin(['keys', 'list'], { NO_COLOR: undefined, FORCE_COLOR: '1' });
+    expect(forced.stdout).toContain('\u001b[1mpolicy');
+    const json = await admin(['keys', 'list', '--json'], { NO_COLOR: undefined, FORCE_COLOR: '1' });
+    expect(json.stdout).not.toContain('\u001b[');
+  });
+
+  it("serves the admin API on its own listener: the proxy's port does not answer it", async () => {
+    const response = await fetch(`${proxyUrl}/v1/keys`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(await response.text()).not.toContain('"keys"');
+  });
+
   it('refuses a wrong admin token with exit 1 and says which variable to set', async () => {
     const wrong = await admin(['keys', 'list'], { SPENDGUARD_ADMIN_TOKEN: 'not-the-admin-token-at-all-000' });
     expect(wrong.code).toBe(1);
@@ -345,6 +413,24 @@ describe('directly on a store', () => {
     expect((await guard.execute(big, async () => ({ id: 'ch_big', amount: 40000 }))).decision).toBe(
       'executed',
     );
+    const other = { ...big, params: { ...big.params, amount: '45000' } };
+    expect((await guard.execute(other, async () => ({ id: 'ch_other' }))).decision).toBe('needs_approval');
+    const [second] = JSON.parse((await direct(['approvals', 'list', '--json'])).stdout) as { id: string }[];
+    const denied = await direct([
+      'approvals',
+      'deny',
+      second?.id as string,
+      '--reason',
+      'not today',
+      '--json',
+    ]);
+    expect(denied.code).toBe(0);
+    expect(JSON.parse(denied.stdout)).toMatchObject({ id: second?.id, state: 'denied' });
+    expect(await guard.execute(other, async () => ({ id: 'ch_other' }))).toMatchObject({
+      decision: 'denied',
+      code: 'approval_denied',
+    });
+    expect((await direct(['approvals', 'deny', second?.id as string])).code).toBe(1);
 
     const pending = await direct(['pending', 'list', '--json']);
     const [call] = JSON.parse(pending.stdout) as { checkpointId: string; reservedUsd: number }[];
@@ -372,5 +458,57 @@ describe('directly on a store', () => {
     const bad = await direct(['pending', 'reconcile', 'cp_x', '--outcome', 'maybe']);
     expect(bad.code).toBe(2);
     await guard.close();
+  });
+});
+
+describe('long work', () => {
+  it('audit export streams every row as JSON lines with a progress bar on stderr; verify shows progress too', async () => {
+    const file = join(dir, 'long.db');
+    const rows = 12_000; // past the 10,000 rows from which a bar shows even off a terminal
+    writeAuditLog(file, rows);
+    const onStore = (args: string[]) => cli([...args, '--store', `sqlite:${file}`]);
+    const out = join(dir, 'long.jsonl');
+    const exported = await onStore(['audit', 'export', '--out', out]);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toMatch(/export \[[^\n]*\] 100% \| 12000\/12000 rows/);
+    expect(exported.stderr).toContain(`exported ${rows} rows to ${out}`);
+    const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(rows);
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(
+      Array.from({ length: rows }, (_, i) => i + 1),
+    );
+    // To stdout, filtered and resumed: only the rows asked for, nothing but JSON lines.
+    const tail = await onStore(['audit', 'export', '--run', 'run-3', '--after', '11950']);
+    expect(tail.code).toBe(0);
+    const seqs = tail.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { seq: number; runId: string }).seq);
+    expect(seqs).toEqual([11954, 11964, 11974, 11984, 11994]);
+
+    const verified = await onStore(['audit', 'verify']);
+    expect(verified.code).toBe(0);
+    expect(verified.stderr).toMatch(/verify \[[^\n]*\] 100% \| 12000\/12000 rows/);
+    expect(verified.stdout).toContain(`audit log intact: ${rows} rows`);
+  });
+
+  it('migrate creates the Postgres schema, then finds it current', async () => {
+    const schema = `sg_cli_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const url = `${POSTGRES_URL}?schema=${schema}`;
+    try {
+      const first = await runCli(['migrate', '--store', url], { cwd: dir });
+      expect(first.code).toBe(0);
+      const [, version] = /migrated schema from version 0 to (\d+)/.exec(first.stdout) ?? [];
+      expect(Number(version)).toBeGreaterThan(0);
+      const again = await runCli(['migrate'], { cwd: dir, env: { SPENDGUARD_STORE: url } });
+      expect(again).toMatchObject({ code: 0, stdout: `schema already at version ${version}\n` });
+      const notPostgres = await runCli(['migrate', '--store', 'sqlite:x.db'], { cwd: dir });
+      expect(notPostgres.code).toBe(2);
+    } finally {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    }
   });
 });

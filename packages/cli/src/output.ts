@@ -1,5 +1,18 @@
 import Table from 'cli-table3';
-import pc from 'picocolors';
+import { createColors } from 'picocolors';
+
+/**
+ * Colour only when stdout is a terminal. picocolors' own default also colours a pipe whenever `CI`
+ * is set, which would put escape codes into a script's captured output; so we decide here.
+ * `NO_COLOR` (non-empty) wins; `FORCE_COLOR` forces colour unless it is `0` or `false`.
+ */
+export function colourWanted(env: NodeJS.ProcessEnv, stdoutIsTty: boolean): boolean {
+  if (env.NO_COLOR) return false;
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
+  return stdoutIsTty && env.TERM !== 'dumb';
+}
+
+const pc = createColors(colourWanted(process.env, process.stdout.isTTY === true));
 
 /** Where a command writes: JSON for scripts, tables and sentences for people. */
 export interface Output {
@@ -23,7 +36,6 @@ export function createOutput(json: boolean): Output {
       process.stdout.write(`${text}\n`);
     },
     table(head, rows) {
-      // Colour only where picocolors finds a terminal (it honours NO_COLOR and FORCE_COLOR).
       const table = new Table({ head: head.map((h) => pc.bold(h)), style: { head: [], border: [] } });
       table.push(...rows.map((r) => r.map(String)));
       process.stdout.write(`${table.toString()}\n`);

@@ -19,6 +19,10 @@ const run =
   async (...args: A) =>
     (await load()).default(...args);
 
+/** The lines after a command's options in its `--help`: how people really call it. */
+const examples = (...lines: string[]) =>
+  `\n${lines.length === 1 ? 'Example' : 'Examples'}:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+
 const money = (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0)
@@ -64,7 +68,7 @@ Examples:
     .option('--vendors <list>', 'comma-separated: stripe, twilio, resend', 'stripe')
     .option('--file <path>', 'where to write it', 'spendguard.yaml')
     .option('--force', 'overwrite an existing file')
-    .addHelpText('after', '\nExample:\n  spendguard init --vendors stripe,resend')
+    .addHelpText('after', examples('spendguard init --vendors stripe,resend'))
     .action(run(() => import('./commands/init.ts')));
 
   program
@@ -86,11 +90,21 @@ Examples:
     )
     .addHelpText(
       'after',
-      '\nThe admin API needs SPENDGUARD_ADMIN_TOKEN (24+ characters) in the environment.\n\nExample:\n  SPENDGUARD_ADMIN_TOKEN=$(openssl rand -hex 24) spendguard serve --store redis://127.0.0.1:6379',
+      '\nThe admin API needs SPENDGUARD_ADMIN_TOKEN (24+ characters) in the environment.\n' +
+        examples(
+          'spendguard serve --port 4242 --admin-port 4243',
+          'SPENDGUARD_ADMIN_TOKEN=$(openssl rand -hex 24) spendguard serve --store redis://127.0.0.1:6379',
+        ),
     )
     .action(run(() => import('./commands/serve.ts')));
 
-  const keys = program.command('keys').description('issue, derive, list and revoke vault keys');
+  const keys = program
+    .command('keys')
+    .description('issue, derive, list and revoke vault keys')
+    .addHelpText(
+      'after',
+      examples('spendguard keys issue --policy billing-agent', 'spendguard keys revoke key_…'),
+    );
   connected(keys.command('issue'))
     .description('issue a root key for an agent role; its token is printed once')
     .requiredOption('--policy <name>', 'the policy (agent role) in the policy file')
@@ -98,7 +112,10 @@ Examples:
     .option('--ttl <duration>', 'time to live, e.g. 30d')
     .addHelpText(
       'after',
-      '\nExample:\n  export SPENDGUARD_KEY=$(spendguard keys issue --policy billing-agent --json | jq -r .token)',
+      examples(
+        'spendguard keys issue --policy billing-agent --name nightly',
+        'export SPENDGUARD_KEY=$(spendguard keys issue --policy billing-agent --json | jq -r .token)',
+      ),
     )
     .action(run(() => import('./commands/keys.ts').then((m) => ({ default: m.issue }))));
   connected(keys.command('derive'))
@@ -111,7 +128,7 @@ Examples:
     .option('--cap-day <usd>', 'daily cap in USD', money)
     .option('--cap-hour <usd>', 'hourly cap in USD', money)
     .option('--cap-call <usd>', 'per-call cap in USD', money)
-    .addHelpText('after', '\nExample:\n  spendguard keys derive --run nightly-2026-11-30 --cap-run 100')
+    .addHelpText('after', examples('spendguard keys derive --run nightly-2026-11-30 --cap-run 100'))
     .action(run(() => import('./commands/keys.ts').then((m) => ({ default: m.derive }))));
   connected(keys.command('list'))
     .description('list keys (never their tokens)')
@@ -120,20 +137,35 @@ Examples:
       new Option('--state <state>', 'only keys in this state').choices(['active', 'revoked', 'expired']),
     )
     .option('--limit <n>', 'at most this many', count, 100)
+    .addHelpText(
+      'after',
+      examples('spendguard keys list --state active', 'spendguard keys list --root key_… --json'),
+    )
     .action(run(() => import('./commands/keys.ts').then((m) => ({ default: m.list }))));
   connected(keys.command('revoke'))
     .description('revoke a key: its next call, and every call of keys derived from it, is denied')
     .argument('<key-id>', 'the key id (key_…)')
-    .addHelpText('after', '\nExample:\n  spendguard keys revoke key_3f9c0a1b2c3d4e5f')
+    .addHelpText('after', examples('spendguard keys revoke key_3f9c0a1b2c3d4e5f'))
     .action(run(() => import('./commands/keys.ts').then((m) => ({ default: m.revoke }))));
 
   connected(program.command('spend'))
     .description('USD spent per active key and window, against each cap')
     .option('--root <id>', 'the root key and its run keys (default: every root key)')
     .option('--limit <n>', 'at most this many keys', count, 100)
+    .addHelpText(
+      'after',
+      examples(
+        'spendguard spend',
+        'spendguard spend --root key_… --json',
+        'spendguard spend --store redis://127.0.0.1:6379',
+      ),
+    )
     .action(run(() => import('./commands/spend.ts')));
 
-  const audit = program.command('audit').description('read, export and verify the audit log');
+  const audit = program
+    .command('audit')
+    .description('read, export and verify the audit log')
+    .addHelpText('after', examples('spendguard audit tail -f', 'spendguard audit verify'));
   const filtered = (command: Command) =>
     connected(command)
       .option('--key <id>', 'rows of this key')
@@ -149,20 +181,48 @@ Examples:
     .option('-n, --lines <n>', 'how many rows (0: only new ones, with -f)', whole, 20)
     .option('-f, --follow', 'keep printing new rows')
     .option('--interval <ms>', 'how often to look for new rows with -f', count, 500)
+    .addHelpText(
+      'after',
+      examples(
+        'spendguard audit tail -n 50 --key key_…',
+        'spendguard audit tail -f --decision denied,failed --json',
+      ),
+    )
     .action(run(() => import('./commands/audit.ts').then((m) => ({ default: m.tail }))));
   filtered(audit.command('export'))
     .description('every matching row as JSON lines, streamed (progress on stderr)')
     .option('--out <file>', 'write to this file (default: standard output)')
     .option('--after <seq>', 'resume after this row', Number)
+    .addHelpText(
+      'after',
+      examples(
+        'spendguard audit export --key key_… --out runaway.jsonl',
+        'spendguard audit export --after 120000 > rest.jsonl',
+      ),
+    )
     .action(run(() => import('./commands/audit.ts').then((m) => ({ default: m.exportRows }))));
   connected(audit.command('verify'))
     .description('recompute the hash chain; exit 1 naming the first bad row')
+    .addHelpText(
+      'after',
+      examples(
+        'spendguard audit verify',
+        'spendguard audit verify --store sqlite:.spendguard/spendguard.db --json',
+      ),
+    )
     .action(run(() => import('./commands/audit.ts').then((m) => ({ default: m.verify }))));
 
-  const approvals = program.command('approvals').description('calls waiting for a person');
+  const approvals = program
+    .command('approvals')
+    .description('calls waiting for a person')
+    .addHelpText('after', examples('spendguard approvals list', 'spendguard approvals approve apr_…'));
   connected(approvals.command('list'))
     .description('pending approvals (or --state approved|denied)')
     .addOption(new Option('--state <state>').choices(['pending', 'approved', 'denied']).default('pending'))
+    .addHelpText(
+      'after',
+      examples('spendguard approvals list', 'spendguard approvals list --state denied --json'),
+    )
     .action(run(() => import('./commands/approvals.ts').then((m) => ({ default: m.list }))));
   for (const verdict of ['approve', 'deny'] as const) {
     connected(approvals.command(verdict))
@@ -170,13 +230,24 @@ Examples:
       .argument('<approval-id>')
       .option('--by <name>', 'who decides (default: your user name)')
       .option('--reason <text>', 'why')
+      .addHelpText(
+        'after',
+        examples(`spendguard approvals ${verdict} apr_… --by lead@shop --reason "checked with finance"`),
+      )
       .action(run(() => import('./commands/approvals.ts').then((m) => ({ default: m[verdict] }))));
   }
 
-  const pending = program.command('pending').description('calls with an unknown outcome, to settle');
+  const pending = program
+    .command('pending')
+    .description('calls with an unknown outcome, to settle')
+    .addHelpText(
+      'after',
+      examples('spendguard pending list', 'spendguard pending reconcile cp_… --outcome failed'),
+    );
   connected(pending.command('list'))
     .description('calls nobody is finishing, oldest first')
     .option('--limit <n>', 'at most this many', count, 100)
+    .addHelpText('after', examples('spendguard pending list', 'spendguard pending list --json'))
     .action(run(() => import('./commands/pending.ts').then((m) => ({ default: m.list }))));
   connected(pending.command('reconcile'))
     .description('settle a pending call as executed (at a cost) or failed (releasing its reservation)')
@@ -185,26 +256,45 @@ Examples:
     .option('--cost <usd>', 'what it really cost (default: the reservation)', Number)
     .option('--object-id <id>', "the vendor's id of what it made (ch_…)")
     .option('--by <name>', 'who settles it (default: your user name)')
+    .addHelpText(
+      'after',
+      examples(
+        'spendguard pending reconcile cp_… --outcome failed',
+        'spendguard pending reconcile cp_… --outcome executed --cost 15 --object-id ch_3Nx…',
+      ),
+    )
     .action(run(() => import('./commands/pending.ts').then((m) => ({ default: m.reconcile }))));
 
   program
     .command('migrate')
     .description('create or upgrade the Postgres schema')
     .option('--store <url>', 'postgres://… (default: SPENDGUARD_STORE)')
+    .addHelpText(
+      'after',
+      examples(
+        'spendguard migrate --store postgres://spendguard@db:5432/spendguard',
+        'spendguard migrate --store "postgres://…?schema=billing"',
+      ),
+    )
     .action(run(() => import('./commands/migrate.ts')));
 
   program
     .command('demo')
     .description('duplicates and overspend without spendguard, none with it, against a fake Stripe (no keys)')
     .option('--json', 'print JSON for scripts')
+    .addHelpText('after', examples('spendguard demo'))
     .action(run(() => import('./commands/demo.ts')));
 
-  const policy = program.command('policy').description('policy files');
+  const policy = program
+    .command('policy')
+    .description('policy files')
+    .addHelpText('after', examples('spendguard policy check spendguard.yaml'));
   policy
     .command('check')
     .description('validate a policy file and print each policy as resolved')
     .argument('[file]', 'the policy file', 'spendguard.yaml')
     .option('--json', 'print JSON for scripts')
+    .addHelpText('after', examples('spendguard policy check', 'spendguard policy check staging.yaml --json'))
     .action(run(() => import('./commands/policy.ts')));
 
   program
