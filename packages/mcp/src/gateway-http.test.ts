@@ -118,6 +118,27 @@ describe('F2 over Streamable HTTP: the same refund twice at once', () => {
   });
 });
 
+describe('approval through elicitation over Streamable HTTP', () => {
+  it('asks the user in this session; on accept the $150 refund runs once', async () => {
+    const key = await world.issueKey('approvals');
+    const forms: string[] = [];
+    const session = await world.httpClient(http.url, key.token, {
+      name: 'cursor-test',
+      elicit: async (request) => {
+        forms.push(String(request.params.message));
+        return { action: 'accept', content: { approve: true } };
+      },
+    });
+    const pi = await world.paymentIntent(30_000);
+    const result = await refund(session, { payment_intent: pi, amount: 15_000 });
+    expect(result.isError).toBeFalsy();
+    expect(forms).toHaveLength(1);
+    expect(forms[0]).toContain('approve a Stripe refund of $150.00');
+    expect(world.refundsOf(pi).map((r) => r.amount)).toEqual([15_000]);
+    await session.close();
+  });
+});
+
 describe('F7: a loop of legal refunds runs into the run cap ($50 per run)', () => {
   it('without the gateway: all five $20 refunds go through', async () => {
     const pis = await Promise.all(Array.from({ length: 5 }, () => world.paymentIntent(2000)));

@@ -9,7 +9,9 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditRow } from '@spendguard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Connected, startWorld, textOf, type World } from './test-world.ts';
+import { serveStripeFixtureHttp } from './fixtures/stripe-mcp-http.ts';
+import { serveHttp } from './serve-http.ts';
+import { type Connected, STRIPE_SECRET, startWorld, textOf, type World } from './test-world.ts';
 import { REFUSAL_META_KEY } from './tool-result.ts';
 
 let world: World;
@@ -32,6 +34,7 @@ const refund = (client: Connected, args: Record<string, unknown>, timeout = 15_0
 function refusalOf(result: unknown): { code: string } | undefined {
   return (result as { _meta?: Record<string, { code: string }> })._meta?.[REFUSAL_META_KEY];
 }
+const codeOf = (result: unknown) => refusalOf(result)?.code;
 
 /** Waits (bounded) until the fake Stripe has made `count` refunds on a payment. */
 async function refundsSettle(paymentIntent: string, count: number): Promise<void> {
@@ -134,6 +137,76 @@ describe('F8: a legal tool with illegal arguments', () => {
     expect(
       world.fake.ledger.requests.some((r) => r.method === 'GET' && r.path === `/v1/payment_intents/${pi}`),
     ).toBe(true);
+  });
+});
+
+describe('priced by reading the object the call names, with the real key, before anything is sent', () => {
+  it('finalize_invoice: the invoice says $9,000 is due, over the $50 run cap; it is not finalized', async () => {
+    const invoice = world.fake.seedInvoice({ amount_due: 900_000, currency: 'usd', status: 'draft' });
+    const result = await gateway.client.callTool({
+      name: 'finalize_invoice',
+      arguments: { invoice: invoice.id },
+    });
+    expect(refusalOf(result)?.code).toBe('cap_exceeded');
+    const requests = world.fake.ledger.requests.filter((r) =>
+      r.path.startsWith(`/v1/invoices/${invoice.id}`),
+    );
+    // Read with the real key (the fake Stripe answers 200 to no other), and nothing else sent.
+    expect(requests.map((r) => [r.method, r.status])).toEqual([['GET', 200]]);
+  });
+
+  it('create_payment_link: the price says $40, × 3 is over the $50 run cap; no link is made', async () => {
+    // The testkit's fake Stripe keeps no prices: a price book on loopback answers the read as
+    // api.stripe.com would, and only to the real key.
+    const reads: string[] = [];
+    const priceBook = await serveHttp({
+      async fetch(request) {
+        const { pathname } = new URL(request.url);
+        reads.push(`${request.headers.get('authorization')} ${pathname}`);
+        if (request.headers.get('authorization') !== `Bearer ${STRIPE_SECRET}`)
+          return new Response('', { status: 401 });
+        return Response.json({ id: pathname.split('/').at(-1), unit_amount: 4000, currency: 'usd' });
+      },
+    });
+    try {
+      const key = await world.issueKey('refunds');
+      const session = await world.gateway(key.token, { args: ['--stripe-api', priceBook.url] });
+      const link = (quantity: number) =>
+        session.client.callTool({ name: 'create_payment_link', arguments: { price: 'price_pro', quantity } });
+      expect(refusalOf(await link(3))?.code).toBe('cap_exceeded');
+      expect(reads).toEqual([`Bearer ${STRIPE_SECRET} /v1/prices/price_pro`]);
+      expect(world.fake.ledger.requests.some((r) => r.path === '/v1/payment_links')).toBe(false);
+      await session.close();
+    } finally {
+      await priceBook.close();
+    }
+  });
+});
+
+describe('the upstream as a Streamable HTTP URL (--upstream-url), as mcp.stripe.com is reached', () => {
+  it("sends it the policy's Stripe key as its Bearer token, and governs its tools the same way", async () => {
+    const remote = await serveStripeFixtureHttp({ apiBase: world.stripe.url, secretKey: STRIPE_SECRET });
+    try {
+      const key = await world.issueKey('refunds');
+      // `upstream: []` leaves nothing after --: the upstream is the URL alone.
+      const session = await world.gateway(key.token, {
+        args: ['--upstream-url', `${remote.url}/mcp`],
+        upstream: [],
+      });
+      const pi = await world.paymentIntent(3000);
+      const [a, b] = await Promise.all([
+        refund(session, { payment_intent: pi, amount: 400 }),
+        refund(session, { payment_intent: pi, amount: 400 }),
+      ]);
+      expect(textOf(a)).toBe(textOf(b));
+      expect(world.refundsOf(pi)).toHaveLength(1);
+      expect(codeOf(await refund(session, { payment_intent: pi, amount: 9000 }))).toBe('param_not_allowed');
+      expect(remote.authorizations.length).toBeGreaterThan(0);
+      expect(new Set(remote.authorizations)).toEqual(new Set([`Bearer ${STRIPE_SECRET}`]));
+      await session.close();
+    } finally {
+      await remote.close();
+    }
   });
 });
 

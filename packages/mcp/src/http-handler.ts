@@ -31,7 +31,6 @@ export interface McpHttpHandler {
 }
 
 const VAULT_TOKEN = new RegExp(`^${TOKEN_PREFIX}[A-Za-z0-9_-]{1,250}$`);
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 interface OpenSession {
   transport: WebStandardStreamableHTTPServerTransport;
@@ -148,10 +147,11 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
+/** A loopback name, alone or with a port: nothing may follow it (`[::1].evil` is not loopback). */
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
+
 function isLoopback(host: string | null): boolean {
-  if (host === null) return false;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
-  return LOOPBACK_HOSTS.has(name ?? '');
+  return host !== null && LOOPBACK_HOST.test(host);
 }
 
 function isLoopbackOrigin(origin: string | null): boolean {

@@ -38,6 +38,8 @@ const SOURCE = '--conditions=@spendguard/source';
  * - `refunds`: refunds up to $50 each, $50 per run (one MCP session is one run);
  * - `approvals`: refunds up to $200, a person approves any call above $100;
  * - `read-only`: only reads a payment intent (no refund tool is listed).
+ * - `shop`: for the shop's own MCP server, mapped by a tool map: refunds up to $20, gift cards
+ *   (vendor `giftco`) up to $40 each, $50 per run.
  */
 export function policiesFor(secretFile: string): PolicyDocument {
   return {
@@ -49,6 +51,7 @@ export function policiesFor(secretFile: string): PolicyDocument {
             'POST /v1/customers',
             'GET /v1/payment_intents/*',
             'POST /v1/invoices/*/finalize',
+            'POST /v1/payment_links',
           ],
         },
         caps: { perRun: 50 },
@@ -58,12 +61,19 @@ export function policiesFor(secretFile: string): PolicyDocument {
         approval: { above: 100 },
       },
       'read-only': { stripe: { allow: ['GET /v1/payment_intents/*'] } },
+      shop: {
+        stripe: { allow: [{ 'POST /v1/refunds': { amount: { max: 2000 } } }] },
+        giftco: { allow: [{ 'POST /gift_cards/*': { dollars: { max: 40 } } }] },
+        caps: { perRun: 50 },
+      },
     },
     credentials: { stripe: { file: secretFile } },
   };
 }
 
 export interface ClientOptions {
+  /** The MCP server's command instead of the test Stripe MCP server's (`fixtureCommand()`). */
+  upstream?: string[];
   /** The client's name in `initialize` (audit rows carry it). Default: `test-client`. */
   name?: string;
   /** Declares elicitation and answers each form with this. Default: no elicitation. */
@@ -101,7 +111,7 @@ export interface World {
   httpGateway(args?: string[]): Promise<HttpGateway>;
   /** A client of an HTTP gateway holding `key` as its Bearer token. */
   httpClient(url: string, key: string, options?: ClientOptions): Promise<Connected>;
-  /** A client straight to the test Stripe MCP server, the Stripe key in its environment: no gateway. */
+  /** A client straight to the test Stripe MCP server (or `upstream`), the Stripe key in its environment: no gateway. */
   direct(options?: ClientOptions): Promise<Connected>;
   /** The arguments that start the test Stripe MCP server, for after `--`. */
   fixtureCommand(extra?: string[]): string[];
@@ -213,7 +223,8 @@ export async function startWorld(label: string): Promise<World> {
     refundsOf: (paymentIntent) =>
       fake.ledger.list('refund').filter((r) => r.payment_intent === paymentIntent),
     gateway(key, options = {}) {
-      const args = [...gatewayArgs(options.args ?? []), '--', ...fixtureCommand(options.fixtureArgs)];
+      const upstream = options.upstream ?? fixtureCommand(options.fixtureArgs);
+      const args = [...gatewayArgs(options.args ?? []), '--', ...upstream];
       return connect([process.execPath, ...args], { SPENDGUARD_KEY: key, ...options.env }, options);
     },
     async httpGateway(args = []) {
@@ -270,7 +281,7 @@ export async function startWorld(label: string): Promise<World> {
       return handle;
     },
     direct(options = {}) {
-      return connect(fixtureCommand(), { STRIPE_SECRET_KEY: STRIPE_SECRET }, options);
+      return connect(options.upstream ?? fixtureCommand(), { STRIPE_SECRET_KEY: STRIPE_SECRET }, options);
     },
     async close() {
       await Promise.allSettled(connected.map((c) => c.close()));
