@@ -156,7 +156,8 @@ describe('an approval approves one call', () => {
     clock.advance(HOUR + 1);
     const again = await guard.execute(refund(60_000), ok);
     expect(again).toMatchObject({ decision: 'needs_approval', approvalId });
-    expect((await guard.approvals.get(approvalId))?.state).toBe('pending');
+    // The person deciding sees whose money moves: the refunded charge, read by the profile.
+    expect(await guard.approvals.get(approvalId)).toMatchObject({ state: 'pending', recipient: 'ch_1' });
     expect(vendorCalls).toBe(0);
   });
 

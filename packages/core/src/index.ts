@@ -57,6 +57,10 @@ export { type Attribution, type Money, type Operation, operationName, readParam 
 export {
   type Caps,
   type CredentialSource,
+  type McpSection,
+  type McpTool,
+  type McpToolCost,
+  mcpSectionSchema,
   type Narrowing,
   type OperationRule,
   type ParamRule,
@@ -123,6 +127,7 @@ export {
   type CostEstimate,
   type EstimateContext,
   FREE,
+  recipientFrom,
   unlisted,
   type VendorOperation,
   type VendorProfile,

@@ -56,5 +56,6 @@ export {
   finishTx,
   type StateTx,
   startedCheckpoint,
+  storedApproval,
 } from './stores/state-tx.ts';
 export { PENDING_LIMIT, TransactionalStore } from './stores/transactional-store.ts';

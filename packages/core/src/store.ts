@@ -300,6 +300,11 @@ export interface ApprovalRecord {
   fingerprint: string;
   /** The vendor account the call acts on (Stripe-Account, Twilio's account SID), or null. */
   account: string | null;
+  /**
+   * Who the money or the message goes to, as the vendor profile reads it from the call (a Stripe
+   * customer or refunded charge, Twilio's `To`, Resend's `to`), for the person deciding; or null.
+   */
+  recipient: string | null;
   /** How long an approval stays good after the decision. */
   ttlMs: number;
   /** When the approved call was admitted: an approval is used once. */

@@ -339,6 +339,7 @@ async function run(steps: readonly Step[], options: { earlierLayout?: boolean } 
               costMicros: pick([cost, 1_000_000, 86_950_000], at(step, 16) >> 5),
               fingerprint,
               account: pick(['acct_1', null, step.other], at(step, 17) >> 2),
+              recipient: pick(['cus_1', null, step.text], at(step, 17) >> 4),
               ttlMs: pick([1000, 30_000, HOUR], at(step, 18) >> 4),
               createdAt: now,
             }

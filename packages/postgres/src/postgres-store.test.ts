@@ -511,7 +511,14 @@ describe('postgres store', () => {
       now: T + 1200,
       audit: (a) => ({ ...entry, keyId: a.keyId, decision: 'approved', code: 'approval_granted' }),
     });
-    expect(decided).toEqual({ ...approval, state: 'approved', decidedAt: T + 1200, decidedBy: 'ops' });
+    // Written by version 3, before approvals named a recipient: read back with none.
+    expect(decided).toEqual({
+      ...approval,
+      recipient: null,
+      state: 'approved',
+      decidedAt: T + 1200,
+      decidedBy: 'ops',
+    });
     expect(await store.getApproval('apr_1')).toEqual(decided);
     const rows = await store.readAudit();
     expect(rows.map((r) => [r.seq, r.code])).toEqual([

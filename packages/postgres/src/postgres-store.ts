@@ -22,6 +22,7 @@ import {
   type PruneOptions,
   type PruneResult,
   type Store,
+  storedApproval,
   type TokenRecord,
 } from '@spendguard/core/store-kit';
 import pg, { type Pool, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
@@ -384,7 +385,7 @@ export class PostgresStore implements Store {
 
   async getApproval(id: string): Promise<ApprovalRecord | undefined> {
     const data = await this.#approvalData(id);
-    return data === undefined ? undefined : (JSON.parse(data) as ApprovalRecord);
+    return data === undefined ? undefined : storedApproval(data);
   }
 
   async #approvalData(id: string): Promise<string | undefined> {
@@ -402,7 +403,7 @@ export class PostgresStore implements Store {
     let data = await this.#approvalData(input.id);
     for (let attempt = 1; ; attempt++) {
       if (data === undefined) return undefined;
-      const approval = JSON.parse(data) as ApprovalRecord;
+      const approval = storedApproval(data);
       if (approval.state !== 'pending') return approval;
       if (attempt > DECIDE_ATTEMPTS) {
         throw new StoreUnavailableError(
@@ -486,7 +487,7 @@ export class PostgresStore implements Store {
       },
       true,
     );
-    return (result?.rows ?? []).map((row) => JSON.parse((row as { data: string }).data) as ApprovalRecord);
+    return (result?.rows ?? []).map((row) => storedApproval((row as { data: string }).data));
   }
 
   /** Stop taking steps; end the pool if the store made it (or `closePool`). Idempotent. */

@@ -260,6 +260,7 @@ async function fuzz(seed: number, redis: RedisStore, steps: number): Promise<Fuz
               costMicros: cost,
               fingerprint,
               account: r.pick(['acct_1', null, ...HASH_STRINGS]),
+              recipient: r.pick(['cus_1', null, ...HASH_STRINGS]),
               ttlMs: r.pick([1000, 30_000, HOUR]),
               createdAt: now,
             }

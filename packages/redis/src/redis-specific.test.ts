@@ -337,6 +337,7 @@ describe('RedisStore reads and retention in chunks', () => {
         costMicros: 0,
         fingerprint: `fp_${name}`,
         account: null,
+        recipient: null,
         ttlMs: 2 * HOUR,
         createdAt: T,
       },

@@ -291,6 +291,7 @@ export class RedisStore implements Store {
         a.fingerprint,
         String(a.ttlMs),
         ...optional(a.account),
+        ...optional(a.recipient),
       );
     } else {
       args.push('0');
@@ -695,6 +696,7 @@ function toApproval(id: string, flat: readonly string[]): ApprovalRecord {
     costMicros: Number(f.get('cost')),
     fingerprint: f.get('fp') as string,
     account: f.get('acct') ?? null,
+    recipient: f.get('to') ?? null,
     ttlMs: Number(f.get('ttl')),
     usedAt: numberOrNull(f.get('used')),
     state: f.get('state') as ApprovalRecord['state'],

@@ -521,7 +521,7 @@ export const APP_JS = `'use strict';
       const key = byId[a.keyId];
       const amount = asked && asked.amount !== null ? ' · amount ' + asked.amount + ' ' + (asked.currency || '') : '';
       return el('div', { class: 'card', 'data-approval': a.id }, [
-        el('h3', { text: a.vendor + ' ' + a.operation + ' · up to ' + usd(a.costMicros / 1e6) + amount }),
+        el('h3', { text: a.vendor + ' ' + a.operation + (a.recipient ? ' to ' + a.recipient : '') + ' · up to ' + usd(a.costMicros / 1e6) + amount }),
         el('div', { class: 'muted', text: 'key ' + keyLabel(a.keyId) + ((asked && asked.runId) || (key && key.runId) ? ' · run ' + ((asked && asked.runId) || key.runId) : '') + (asked && asked.agentId ? ' · agent ' + asked.agentId : '') + (a.account ? ' · account ' + a.account : '') + ' · asked ' + dateTime(a.createdAt) }),
         el('div', { class: 'actions' }, [
           el('button', { text: 'Approve', onclick: () => decide(a, 'approve') }),

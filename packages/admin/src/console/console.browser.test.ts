@@ -115,11 +115,12 @@ afterAll(async () => {
 });
 
 /** A charge through the proxy, as an agent's Stripe client would send it. */
-async function charge(token: string, cents: number, description: string) {
+async function charge(token: string, cents: number, description: string, customer?: string) {
+  const params = { amount: String(cents), currency: 'usd', source: 'tok_visa', description };
   const response = await fetch(`${proxy.url}/stripe/v1/charges`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ amount: String(cents), currency: 'usd', source: 'tok_visa', description }),
+    body: new URLSearchParams(customer ? { ...params, customer } : params),
   });
   await response.text();
   return { status: response.status, decision: response.headers.get('spendguard-decision') };
@@ -293,7 +294,12 @@ describe('the console in a browser', () => {
 
   it('approves a waiting call, recorded with who; the retried call runs once', async () => {
     const run = await runKey('run-approve', 'refunds');
-    expect(await charge(run.token, 4800, 'cus_big')).toMatchObject({
+    const created = await fetch(`${stripeServer.url}/v1/customers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${STRIPE_SECRET}` },
+    });
+    const customer = ((await created.json()) as { id: string }).id;
+    expect(await charge(run.token, 4800, 'cus_big', customer)).toMatchObject({
       status: 403,
       decision: 'approval_required',
     });
@@ -302,6 +308,8 @@ describe('the console in a browser', () => {
     await card.waitFor(WAIT);
     expect(await card.textContent()).toContain('run run-approve');
     expect(await card.textContent()).toContain('$48.00');
+    // To whom: the customer the charge names, as the Stripe profile reads it.
+    expect(await card.textContent()).toContain(`POST /v1/charges to ${customer}`);
     await shot('approvals');
     await card.locator('button', { hasText: 'Approve' }).click();
     await page.fill('#confirm input[name=reason]', 'customer asked');
@@ -309,8 +317,11 @@ describe('the console in a browser', () => {
     await page.locator('#decided-rows tr', { hasText: 'console: Alice' }).waitFor(WAIT);
     const [approval] = await guard.approvals.list({ state: 'approved' });
     expect(approval).toMatchObject({ decidedBy: 'console: Alice', reason: 'customer asked' });
-    expect(await charge(run.token, 4800, 'cus_big')).toMatchObject({ status: 200, decision: 'executed' });
-    expect((await charge(run.token, 4800, 'cus_big')).decision).toMatch(/^replayed/);
+    expect(await charge(run.token, 4800, 'cus_big', customer)).toMatchObject({
+      status: 200,
+      decision: 'executed',
+    });
+    expect((await charge(run.token, 4800, 'cus_big', customer)).decision).toMatch(/^replayed/);
     const charges = stripe.ledger.list('charge') as unknown as { amount: number }[];
     expect(charges.filter((c) => c.amount === 4800)).toHaveLength(1);
   });
@@ -321,7 +332,7 @@ describe('the console in a browser', () => {
     const run = await runKey('run-phone', 'refunds on call');
     expect((await charge(run.token, 4700, 'cus_phone')).decision).toBe('approval_required');
     const [asked] = await guard.approvals.list({ state: 'pending' });
-    const fits = () => phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    const fits = () => phone.evaluate('document.documentElement.scrollWidth <= window.innerWidth');
     const screens: [tab: string, loaded: string][] = [
       ['overview', '#chart .uplot canvas'],
       ['feed', '#verify.ok'],

@@ -16,11 +16,12 @@ export async function list(options: ConnectOptions & Json & { state: string }) {
     out.result(approvals, () => {
       if (approvals.length === 0) return out.note(`no ${options.state} approvals`);
       out.table(
-        ['id', 'key', 'call', 'up to', 'account', 'asked', 'state'],
+        ['id', 'key', 'call', 'to', 'up to', 'account', 'asked', 'state'],
         approvals.map((a) => [
           a.id,
           a.keyId,
           `${a.vendor} ${a.operation}`,
+          a.recipient ?? '—',
           usd(a.costMicros / 1e6),
           a.account ?? '—',
           when(a.createdAt),

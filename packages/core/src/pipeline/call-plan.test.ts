@@ -102,6 +102,7 @@ describe('checkpoints', () => {
       auth,
       rules: policy.rules,
       fingerprint: 'fp',
+      recipient: () => 'cus_1',
       vendorIdempotent: false,
       leaseMs: 1000,
       now: NOW,
@@ -110,7 +111,12 @@ describe('checkpoints', () => {
     const vendor = beginPlan({ ...base, kind: 'vendor', costMicros: 200_000_000 });
     expect(vendor.windows.length).toBeGreaterThan(0);
     expect(vendor.rates.length).toBe(2);
-    expect(vendor.approval).toMatchObject({ costMicros: 200_000_000, fingerprint: 'fp', ttlMs: 3_600_000 });
+    expect(vendor.approval).toMatchObject({
+      costMicros: 200_000_000,
+      fingerprint: 'fp',
+      recipient: 'cus_1',
+      ttlMs: 3_600_000,
+    });
     expect(vendor.vendorIdempotent).toBe(false);
     const tool = beginPlan({ ...base, kind: 'tool', costMicros: 200_000_000 });
     expect([tool.windows, tool.rates, tool.approval, tool.vendorIdempotent]).toEqual([[], [], null, true]);

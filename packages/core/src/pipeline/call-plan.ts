@@ -146,6 +146,8 @@ export interface PlanInput {
   rules: readonly OperationRule[];
   fingerprint: string;
   costMicros: number;
+  /** Who the call pays or writes to, shown on an approval; read only when one is asked. */
+  recipient: () => string | null;
   /** The vendor deduplicates on our idempotency key, so an unknown outcome may be re-sent. */
   vendorIdempotent: boolean;
   leaseMs: number;
@@ -184,6 +186,7 @@ export function beginPlan(p: PlanInput): BeginPlan {
           costMicros,
           fingerprint,
           account: request.account ?? null,
+          recipient: p.recipient(),
           ttlMs: policy.approval?.ttlMs ?? DEFAULT_APPROVAL_TTL_MS,
           createdAt: now,
         }

@@ -89,6 +89,9 @@ export async function runCall<T>(ctx: PipelineContext, input: CallInput<T>): Pro
     rules,
     fingerprint,
     costMicros,
+    recipient: () =>
+      profile?.recipientOf?.({ method: request.method, path: request.path, params: request.params ?? {} }) ??
+      null,
     vendorIdempotent: !!profile?.idempotencyHeader,
     leaseMs: ctx.leaseMs,
     now: ctx.now(),

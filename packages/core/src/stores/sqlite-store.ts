@@ -17,7 +17,7 @@ import type {
   TokenRecord,
 } from '../store.ts';
 import { checkKeyQuery, decisionsOf } from './queries.ts';
-import type { StateTx } from './state-tx.ts';
+import { type StateTx, storedApproval } from './state-tx.ts';
 import { PENDING_LIMIT, TransactionalStore } from './transactional-store.ts';
 
 export interface SqliteStoreOptions {
@@ -119,7 +119,10 @@ export class SqliteStore extends TransactionalStore {
       putCheckpoint: (c) => void q.putCheckpoint.run(c.id, JSON.stringify(c)),
       getCounter: (id) => Number((q.getCounter.get(id) as { value?: number } | undefined)?.value ?? 0),
       addCounter: (id, delta, expiresAt) => void q.addCounter.run(id, delta, expiresAt),
-      getApproval: (id) => parse<ApprovalRecord>(q.getApproval.get(id)),
+      getApproval: (id) => {
+        const row = q.getApproval.get(id) as { data: string } | undefined;
+        return row === undefined ? undefined : storedApproval(row.data);
+      },
       putApproval: (a) => void q.putApproval.run(a.id, JSON.stringify(a)),
       hasMark: (id) => q.hasMark.get(id) !== undefined,
       putMark: (id, expiresAt) => void q.putMark.run(id, expiresAt),
@@ -283,7 +286,7 @@ export class SqliteStore extends TransactionalStore {
 
   async listApprovals(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
     const rows = this.#q.listApprovals.all(query.state ?? null, query.limit ?? PENDING_LIMIT);
-    return rows.map((row) => JSON.parse((row as { data: string }).data) as ApprovalRecord);
+    return rows.map((row) => storedApproval((row as { data: string }).data));
   }
 
   /** Also drops counters and marks of windows that have ended, as opening the file does. */

@@ -347,6 +347,13 @@ export function finishTx(tx: StateTx, input: FinishInput): FinishResult {
   return { ok: true, audit: appendAuditTx(tx, input.audit) };
 }
 
+/** An approval from its stored JSON; one stored before approvals named a recipient has none. */
+export function storedApproval(json: string): ApprovalRecord {
+  const approval = JSON.parse(json) as ApprovalRecord;
+  approval.recipient ??= null;
+  return approval;
+}
+
 /** A pending approval with a person's verdict on it. */
 export function decidedApproval(approval: ApprovalRecord, input: ApprovalVerdictInput): ApprovalRecord {
   return {

@@ -7,6 +7,7 @@ import {
   isRecord,
   kindOf,
   own,
+  recipientFrom,
   unlisted,
   type VendorOperation,
   type VendorProfile,
@@ -119,6 +120,17 @@ export const resendProfile: VendorProfile = {
   vendor: 'resend',
   hosts: ['api.resend.com'],
   idempotencyHeader: 'Idempotency-Key',
+
+  recipientOf(op) {
+    const emails = own(op.params, 'emails');
+    if (!Array.isArray(emails)) return recipientFrom(op.params, ['to']);
+    // A batch: every message's `to`, in order.
+    const to = emails.flatMap((email) => {
+      const value = isRecord(email) ? own(email, 'to') : undefined;
+      return typeof value === 'string' || Array.isArray(value) ? [value].flat() : [];
+    });
+    return recipientFrom({ to }, ['to']);
+  },
 
   readParams(_contentType, body) {
     const params = decodeJsonParams(body);

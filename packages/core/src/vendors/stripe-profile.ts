@@ -7,6 +7,7 @@ import {
   type CostEstimate,
   type EstimateContext,
   FREE,
+  recipientFrom,
   unlisted,
   type VendorOperation,
   type VendorProfile,
@@ -264,6 +265,14 @@ export const stripeProfile: VendorProfile = {
 
   accountOf(headers) {
     return headers.get('stripe-account') ?? undefined; // a connected account
+  },
+
+  recipientOf(op) {
+    // Who is paid or refunded: the customer, a transfer's destination, the refunded charge or
+    // payment; else the object in the path (a payment intent being confirmed, an invoice paid).
+    const named = recipientFrom(op.params, ['customer', 'destination', 'charge', 'payment_intent']);
+    const id = named === undefined ? find(op.method, op.path)?.id : undefined;
+    return named ?? (id !== undefined && STRIPE_ID.test(id) ? id : undefined);
   },
 
   readParams(contentType, body) {

@@ -7,6 +7,7 @@ import {
   isRecord,
   kindOf,
   own,
+  recipientFrom,
   unlisted,
   type VendorOperation,
   type VendorProfile,
@@ -144,6 +145,10 @@ export const twilioProfile: VendorProfile = {
 
   accountOf(_headers, path) {
     return ACCOUNT_PATH.exec(path)?.[1]; // the account (or subaccount) SID the call acts on
+  },
+
+  recipientOf(op) {
+    return recipientFrom(op.params, ['To']);
   },
 
   readParams(_contentType, body) {

@@ -56,6 +56,12 @@ export interface VendorProfile {
    * checked against the policy's `accounts`. Default: none.
    */
   accountOf?(headers: Headers, path: string): string | undefined;
+  /**
+   * Who a call pays or writes to (a customer, a phone number, an address), shown to the person
+   * who approves it. Read from untrusted params: text only, bounded (see `recipientFrom`).
+   * Default: none.
+   */
+  recipientOf?(op: VendorOperation): string | undefined;
   /** Decode a request body of this vendor into params. */
   readParams(contentType: string | null, body: string): Record<string, unknown>;
   /** Price the call before it is made, in the currency it is in. */
@@ -100,6 +106,31 @@ export function isRecord(value: unknown): value is Params {
 /** A param the request itself carries; never one inherited through a prototype. */
 export function own(params: Params, name: string): unknown {
   return Object.hasOwn(params, name) ? params[name] : undefined;
+}
+
+const RECIPIENT_MAX = 200;
+const RECIPIENTS_SHOWN = 5;
+
+/**
+ * The first of `names` the params carry as text (or as a list of texts, e.g. Resend's `to`), cut
+ * to a length a page can show: who a call pays or writes to. Anything else counts as absent.
+ */
+export function recipientFrom(params: Params, names: readonly string[]): string | undefined {
+  for (const name of names) {
+    const value = own(params, name);
+    const texts =
+      typeof value === 'string'
+        ? [value]
+        : Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')
+          ? (value as string[])
+          : [];
+    const shown = texts.filter((text) => text !== '').slice(0, RECIPIENTS_SHOWN);
+    if (shown.length === 0) continue;
+    const more = texts.length > shown.length ? ` and ${texts.length - shown.length} more` : '';
+    const text = shown.join(', ');
+    return (text.length > RECIPIENT_MAX ? `${text.slice(0, RECIPIENT_MAX)}…` : text) + more;
+  }
+  return undefined;
 }
 
 /** What a value is, for a sentence about it. */

@@ -72,7 +72,7 @@ end
 local apr
 if nx() == '1' then
   apr = { id = nx(), cp = nx(), keyId = nx(), vendor = nx(), op = nx(), cost = nx(), created = nx(),
-    fp = nx(), ttl = nx(), acct = maybe() }
+    fp = nx(), ttl = nx(), acct = maybe(), to = maybe() }
 end
 local callVendor, callOp = maybe(), maybe()
 local windowsJson, wexpJson = nx(), nx()
@@ -185,6 +185,7 @@ if apr then
     redis.call('HSET', ak, 'cp', apr.cp, 'keyId', apr.keyId, 'vendor', apr.vendor, 'op', apr.op, 'cost', apr.cost,
       'fp', apr.fp, 'ttl', apr.ttl, 'state', 'pending', 'created', apr.created)
     if apr.acct then redis.call('HSET', ak, 'acct', apr.acct) end
+    if apr.to then redis.call('HSET', ak, 'to', apr.to) end
     if not aprIndexed then redis.call('HSET', G .. 'aproot', apr.id, root) end
   end
   if not astate or astate == 'pending' or stale then
