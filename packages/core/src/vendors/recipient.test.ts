@@ -48,13 +48,28 @@ describe('who a call pays or writes to', () => {
 
   it('any params a model could send: text of bounded length, or nothing; never a throw', () => {
     const profiles = [stripeProfile, twilioProfile, resendProfile];
-    const paths = ['/v1/charges', '/v1/refunds', '/v1/payment_intents/pi_1/confirm', '/emails', '/emails/batch'];
+    const paths = [
+      '/v1/charges',
+      '/v1/refunds',
+      '/v1/payment_intents/pi_1/confirm',
+      '/emails',
+      '/emails/batch',
+    ];
     fc.assert(
       fc.property(
         fc.constantFrom(...profiles),
         fc.constantFrom(...paths),
         fc.dictionary(
-          fc.constantFrom('customer', 'charge', 'To', 'to', 'emails', 'destination', '__proto__', 'constructor'),
+          fc.constantFrom(
+            'customer',
+            'charge',
+            'To',
+            'to',
+            'emails',
+            'destination',
+            '__proto__',
+            'constructor',
+          ),
           fc.jsonValue(),
         ),
         (profile, path, params) => {
