@@ -105,6 +105,26 @@ describe('handleVendorRequest', () => {
     });
   });
 
+  it('replays a call first made through guard.execute as the vendor object it stored, in JSON', async () => {
+    // What a Stripe SDK call returns: an object whose `status` is Stripe's, not an HTTP status.
+    const intent = { id: 'ch_9', object: 'charge', amount: 500, status: 'requires_payment_method' };
+    const params = { amount: 500, currency: 'usd', customer: 'cus_1' };
+    const first = await guard.execute(
+      { key: token, vendor: 'stripe', method: 'POST', path: '/v1/charges', params },
+      async () => intent,
+    );
+    expect(first.decision).toBe('executed');
+    const replay = await handleVendorRequest(
+      stripeRequest('/v1/charges', 'amount=500&currency=usd&customer=cus_1'),
+      options,
+    );
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get('spendguard-decision')).toBe('replayed');
+    expect(replay.headers.get('content-type')).toBe('application/json');
+    expect(await replay.json()).toEqual(intent);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it("refuses in the vendor's own error shape, with the decision's code and status", async () => {
     const keyless = new Request('https://api.stripe.com/v1/charges', { method: 'POST', body: 'amount=1' });
     const noKey = await handleVendorRequest(keyless, options);

@@ -230,8 +230,30 @@ function refusal(
   });
 }
 
-function toResponse(stored: StoredResponse, extra: Record<string, string>): Response {
-  return new Response(stored.body, { status: stored.status, headers: { ...stored.headers, ...extra } });
+function toResponse(stored: unknown, extra: Record<string, string>): Response {
+  if (isStoredResponse(stored)) {
+    return new Response(stored.body, { status: stored.status, headers: { ...stored.headers, ...extra } });
+  }
+  // The same call made earlier through `guard.execute`, which stored what its function returned
+  // (the vendor's object, as its SDK gave it): answered as the vendor's JSON body.
+  return new Response(JSON.stringify(stored ?? null), {
+    status: 200,
+    headers: { 'content-type': 'application/json', ...extra },
+  });
+}
+
+function isStoredResponse(value: unknown): value is StoredResponse {
+  if (typeof value !== 'object' || value === null) return false;
+  const { status, headers, body } = value as Partial<StoredResponse>;
+  return (
+    Number.isInteger(status) &&
+    (status as number) >= 200 &&
+    (status as number) <= 599 &&
+    typeof headers === 'object' &&
+    headers !== null &&
+    Object.values(headers).every((v) => typeof v === 'string') &&
+    typeof body === 'string'
+  );
 }
 
 function keptHeaders(headers: Headers, redact: (text: string) => string): Record<string, string> {
