@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createGuard, SqliteStore, VendorCallError } from '@spendguard/core';
+import { USAGE } from '@spendguard/mcp';
 import { createFakeStripe, type FakeServer } from '@spendguard/testkit';
 import type { Command } from 'commander';
 import pg from 'pg';
@@ -120,6 +121,20 @@ describe('usage', () => {
     const real = await cli(['approvals', 'deny', '--help']);
     expect(real.code).toBe(0);
     expect(real.stdout).toContain('Example:\n  spendguard approvals deny apr_');
+  });
+
+  it('mcp --help hands the command line to @spendguard/mcp, which prints the gateway usage (exit 0)', async () => {
+    const help = await cli(['mcp', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toBe(`${USAGE}\n`);
+    expect(help.stdout).toContain('Usage: spendguard-mcp [options] -- <command> [args…]');
+    expect(help.stdout).toContain('--upstream-url <url>');
+    // Not commander's help for the `mcp` subcommand: the gateway's own parser answered.
+    expect(help.stdout).not.toContain("the gateway's options (spendguard mcp --help)");
+    const bad = await cli(['mcp', '--no-such-option']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('spendguard-mcp:');
+    expect(bad.stderr).toContain('Usage: spendguard-mcp');
   });
 
   it('init writes a starter policy that policy check accepts; a broken one exits 1 naming the path', async () => {
