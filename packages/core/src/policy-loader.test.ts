@@ -364,6 +364,82 @@ describe('costs', () => {
   });
 });
 
+describe("the mcp section (the MCP gateway's map of other servers' tools)", () => {
+  const policy = (mcp: string) =>
+    `policies:\n  shop:\n    stripe: { allow: ["POST /v1/refunds"] }\nmcp:\n${mcp}`;
+
+  it('loads beside the policies, its tables without a prototype', () => {
+    const document = parsePolicyText(
+      policy(
+        [
+          '  tools:',
+          '    search_docs: free',
+          '    refund_order:',
+          '      operation: stripe:POST /v1/refunds',
+          '      params: { payment_intent: order.payment, amount: cents }',
+          '      cost: { amountArg: cents, currency: usd }',
+          '    send_fax: { operation: "faxco:POST /faxes/{line}", cost: { usd: 0.05 } }',
+        ].join('\n'),
+      ),
+    );
+    expect(document.mcp?.tools).toEqual({
+      search_docs: 'free',
+      refund_order: {
+        operation: 'stripe:POST /v1/refunds',
+        params: { payment_intent: 'order.payment', amount: 'cents' },
+        cost: { amountArg: 'cents', currency: 'usd' },
+      },
+      send_fax: { operation: 'faxco:POST /faxes/{line}', cost: { usd: 0.05 } },
+    });
+    expect(Object.getPrototypeOf(document.mcp?.tools)).toBeNull();
+    const refund = document.mcp?.tools.refund_order;
+    expect(typeof refund === 'object' && Object.getPrototypeOf(refund.params)).toBeNull();
+  });
+
+  it.each([
+    ['  tool: {}', 'mcp', 'unknown key tool; did you mean tools?'],
+    [
+      '  tools:\n    x: { oparation: "a:POST /x" }',
+      'mcp.tools.x',
+      'unknown key oparation; did you mean operation?',
+    ],
+    [
+      '  tools:\n    x: { operation: "POST /v1/refunds" }',
+      'mcp.tools.x.operation',
+      'expected "vendor:METHOD /path"',
+    ],
+    ['  tools:\n    x: maybe', 'mcp.tools.x', 'expected "free" or { operation, params?, cost? }'],
+    ['  tools:\n    x: { operation: "a:POST /x", cost: 5 }', 'mcp.tools.x.cost', 'expected { usd } or'],
+    [
+      '  tools:\n    x: { operation: "a:POST /x", cost: { amountArg: n } }',
+      'mcp.tools.x.cost',
+      'exactly one of currency and currencyArg',
+    ],
+    [
+      '  tools:\n    x: { operation: "a:POST /x", cost: { amountArg: n, currency: usd, unit: cents } }',
+      'mcp.tools.x.cost.unit',
+      '',
+    ],
+    [
+      '  tools:\n    x: { operation: "a:POST /x", params: { amount: 5 } }',
+      'mcp.tools.x.params.amount',
+      'expected string',
+    ],
+    ['  tools:\n    constructor: free', 'mcp.tools.constructor', 'constructor cannot be a key'],
+  ])('refuses %j at %s, with its line', (mcp, path, message) => {
+    try {
+      parsePolicyText(policy(mcp), 'spendguard.yaml');
+      expect.unreachable('the section should be refused');
+    } catch (error) {
+      expect(PolicyError.isInstance(error)).toBe(true);
+      if (!PolicyError.isInstance(error)) return;
+      const issue = error.issues.find((i) => i.path === path);
+      expect(issue?.message).toContain(message);
+      expect(issue?.line).toBeGreaterThanOrEqual(4);
+    }
+  });
+});
+
 describe('bounds', () => {
   it('refuses YAML aliases that expand past the bound ("billion laughs")', () => {
     const lines = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];

@@ -126,7 +126,10 @@ function problems(issues: readonly z.core.$ZodIssue[], base: readonly (string | 
     const path = [...base, ...(issue.path as (string | number)[])];
     switch (issue.code) {
       case 'invalid_union': {
-        const meant = issue.errors.filter((branch) => !branch.every(isWrongTypeAtRoot));
+        const typed = issue.errors.filter((branch) => !branch.every(isWrongTypeAtRoot));
+        // Of two object shapes, the one that knows every key given is the one meant.
+        const knowing = typed.filter((branch) => !branch.some(isUnknownKeyAtRoot));
+        const meant = knowing.length > 0 ? knowing : typed;
         if (meant.length === 1) return problems(meant[0] as z.core.$ZodIssue[], path);
         return [{ path, message: issue.message, at: path }];
       }
@@ -143,6 +146,10 @@ function problems(issues: readonly z.core.$ZodIssue[], base: readonly (string | 
 
 function isWrongTypeAtRoot(issue: z.core.$ZodIssue): boolean {
   return issue.code === 'invalid_type' && issue.path.length === 0;
+}
+
+function isUnknownKeyAtRoot(issue: z.core.$ZodIssue): boolean {
+  return issue.code === 'unrecognized_keys' && issue.path.length === 0;
 }
 
 /** `policies.billing-agent.stripe.allow[0]["POST /v1/refunds"].amount` */

@@ -288,18 +288,74 @@ function rejectBuiltinKeys(document: unknown, ctx: z.RefinementCtx): unknown {
   return document;
 }
 
+/** An MCP tool's operation: `vendor:METHOD /path`, `{name}` segments filled from its arguments. */
+const MCP_OPERATION = /^[a-z][a-z0-9_-]{0,63}:(GET|POST|PUT|PATCH|DELETE) \/\S{0,2047}$/;
+/** Where in a tool's arguments a value is: a name, or a dotted path (`order.payment`). */
+const argumentPath = z.string().min(1).max(200);
+const currencyCode = z.string().regex(/^[a-z]{3}$/, { message: 'currency codes are 3 lowercase letters' });
+
+const COST_MESSAGE = 'expected { usd } or { amountArg, currency | currencyArg, unit? }';
+
+/** A fixed USD price per call, or the amount read from the call's arguments. */
+export const mcpToolCostSchema = z.union(
+  [
+    strictObject({ usd: z.number().nonnegative().finite() }),
+    strictObject({
+      amountArg: argumentPath,
+      currency: currencyCode.optional(),
+      currencyArg: argumentPath.optional(),
+      unit: z.enum(['minor', 'major']).optional(),
+    }).refine((c) => (c.currency === undefined) !== (c.currencyArg === undefined), {
+      message: 'give exactly one of currency and currencyArg',
+    }),
+  ],
+  { error: COST_MESSAGE },
+);
+
+/** One tool: `free` (reaches no vendor API, moves no money), or the operation it performs. */
+export const mcpToolSchema = z.union(
+  [
+    // A string that is not "free" is told as such; an object is checked against the shape below.
+    z.string().pipe(z.literal('free', { error: 'expected "free" or { operation, params?, cost? }' })),
+    strictObject({
+      operation: z.string().regex(MCP_OPERATION, {
+        message: 'expected "vendor:METHOD /path", e.g. "stripe:POST /v1/refunds"',
+      }),
+      /** API param ← argument path. Default: the arguments as they are. */
+      params: z.record(z.string().min(1).max(200), argumentPath).transform(withNullPrototype).optional(),
+      cost: mcpToolCostSchema.optional(),
+    }),
+  ],
+  { error: 'expected "free" or { operation, params?, cost? }' },
+);
+
+/**
+ * `mcp:` — how the MCP gateway maps tools of servers it has no built-in map for (or overrides a
+ * built-in mapping) onto vendor operations, so the policies' vendor sections, caps and approvals
+ * govern them. Core only checks its shape; `@spendguard/mcp` reads it.
+ */
+export const mcpSectionSchema = strictObject({
+  tools: z.record(z.string().min(1).max(128), mcpToolSchema).transform(withNullPrototype),
+});
+
 export const policyDocumentSchema = z.preprocess(
   rejectBuiltinKeys,
   strictObject({
     version: z.literal(1).optional(),
     policies: z.record(z.string().min(1), policySchema).transform(withNullPrototype),
     credentials: z.record(z.string().min(1), credentialSourceSchema).transform(withNullPrototype).optional(),
+    mcp: mcpSectionSchema.optional(),
   }),
 );
 
 export type ParamRule = z.infer<typeof paramRuleSchema>;
 export type Caps = z.infer<typeof capsSchema>;
 export type VendorSection = z.infer<typeof vendorSectionSchema>;
+/** The policy's `mcp:` section. */
+export type McpSection = z.infer<typeof mcpSectionSchema>;
+/** One tool of `mcp.tools`: `'free'`, or `{ operation, params?, cost? }`. */
+export type McpTool = z.infer<typeof mcpToolSchema>;
+export type McpToolCost = z.infer<typeof mcpToolCostSchema>;
 
 /** The parts of a policy that are not vendor sections. */
 export interface PolicySettings {
@@ -337,6 +393,8 @@ export interface PolicyDocument {
   version?: 1;
   policies: Record<string, PolicyInput>;
   credentials?: Record<string, CredentialSource>;
+  /** How the MCP gateway maps other servers' tools onto vendor operations. */
+  mcp?: McpSection;
 }
 
 export type CredentialSource = z.infer<typeof credentialSourceSchema>;

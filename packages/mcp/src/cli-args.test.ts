@@ -27,8 +27,6 @@ describe('spendguard-mcp arguments', () => {
     const parsed = parseGatewayArgs([
       '--store',
       'sqlite:/tmp/x.db',
-      '--tools',
-      'tools.json',
       '--builtin',
       'none',
       '--upstream-url',
@@ -55,7 +53,6 @@ describe('spendguard-mcp arguments', () => {
       help: false,
       options: {
         store: 'sqlite:/tmp/x.db',
-        tools: 'tools.json',
         builtIn: 'none',
         upstream: { url: 'https://mcp.example.test/mcp' },
         credential: 'acme',
@@ -78,6 +75,8 @@ describe('spendguard-mcp arguments', () => {
     [['--http', 'eighty', '--', 'npx'], '--http must be a port number'],
     [['--builtin', 'twilio', '--', 'npx'], '--builtin must be stripe or none'],
     [['--bogus', '--', 'npx'], "Unknown option '--bogus'"],
+    // The tool map is the policy's mcp: section now, not a file of its own.
+    [['--tools', 'tools.json', '--', 'npx'], "Unknown option '--tools'"],
     [['--stripe-api', 'not a url', '--', 'npx'], '--stripe-api must be a URL'],
   ])('refuses %j', (argv, message) => {
     try {

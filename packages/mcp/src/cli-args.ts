@@ -12,8 +12,8 @@ policy, capped, made exactly once and audited. The client's vault key comes from
 Options:
   --config <file>          policy file (default: spendguard.yaml)
   --store <spec>           sqlite:<file> | redis://… | postgres://… (default: SQLite beside the policy)
-  --tools <file>           tool map (JSON) for tools the built-in Stripe map does not know
-  --builtin <stripe|none>  built-in map for the upstream's tools (default: stripe)
+  --builtin <stripe|none>  built-in map for the upstream's tools (default: stripe); other tools
+                           are mapped by the policy's mcp.tools section
   --upstream-url <url>     the upstream's Streamable HTTP URL, instead of a command
   --credential <name>      the policy credential the upstream gets (default: stripe, if named)
   --credential-env <NAME>  the child's variable that receives it (default: STRIPE_SECRET_KEY)
@@ -59,7 +59,6 @@ export function parseGatewayArgs(argv: readonly string[]): ParsedArgs {
     upstream: url !== undefined ? { url } : { command: command[0] as string, args: command.slice(1) },
     ...(values.config !== undefined && { config: values.config }),
     ...(values.store !== undefined && { store: values.store }),
-    ...(values.tools !== undefined && { tools: values.tools }),
     ...(builtIn !== undefined && { builtIn }),
     ...(values.credential !== undefined && { credential: values.credential }),
     ...(values['credential-env'] !== undefined && { credentialEnv: values['credential-env'] }),
@@ -83,7 +82,6 @@ function parse(args: string[]) {
     options: {
       config: { type: 'string' },
       store: { type: 'string' },
-      tools: { type: 'string' },
       builtin: { type: 'string' },
       'upstream-url': { type: 'string' },
       credential: { type: 'string' },

@@ -10,7 +10,6 @@ import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditRow } from '@spendguard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStripeFixtureHttp } from './fixtures/stripe-mcp-http.ts';
-import { serveHttp } from './serve-http.ts';
 import { type Connected, STRIPE_SECRET, startWorld, textOf, type World } from './test-world.ts';
 import { REFUSAL_META_KEY } from './tool-result.ts';
 
@@ -154,32 +153,45 @@ describe('priced by reading the object the call names, with the real key, before
     // Read with the real key (the fake Stripe answers 200 to no other), and nothing else sent.
     expect(requests.map((r) => [r.method, r.status])).toEqual([['GET', 200]]);
   });
+});
 
-  it('create_payment_link: the price says $40, × 3 is over the $50 run cap; no link is made', async () => {
-    // The testkit's fake Stripe keeps no prices: a price book on loopback answers the read as
-    // api.stripe.com would, and only to the real key.
-    const reads: string[] = [];
-    const priceBook = await serveHttp({
-      async fetch(request) {
-        const { pathname } = new URL(request.url);
-        reads.push(`${request.headers.get('authorization')} ${pathname}`);
-        if (request.headers.get('authorization') !== `Bearer ${STRIPE_SECRET}`)
-          return new Response('', { status: 401 });
-        return Response.json({ id: pathname.split('/').at(-1), unit_amount: 4000, currency: 'usd' });
-      },
-    });
-    try {
-      const key = await world.issueKey('refunds');
-      const session = await world.gateway(key.token, { args: ['--stripe-api', priceBook.url] });
-      const link = (quantity: number) =>
-        session.client.callTool({ name: 'create_payment_link', arguments: { price: 'price_pro', quantity } });
-      expect(refusalOf(await link(3))?.code).toBe('cap_exceeded');
-      expect(reads).toEqual([`Bearer ${STRIPE_SECRET} /v1/prices/price_pro`]);
-      expect(world.fake.ledger.requests.some((r) => r.path === '/v1/payment_links')).toBe(false);
-      await session.close();
-    } finally {
-      await priceBook.close();
-    }
+describe('create_payment_link: priced by reading its price with the real key, × the quantity', () => {
+  const links = () => world.fake.ledger.list('payment_link').length;
+  const link = (client: Connected, price: string, quantity: number) =>
+    client.client.callTool({ name: 'create_payment_link', arguments: { price, quantity } });
+
+  it('without the gateway: a link for 3 × $40 is made, past what the run may take', async () => {
+    const price = await world.price(4000);
+    const before = links();
+    const result = await link(direct, price, 3);
+    expect(result.isError).toBeFalsy();
+    expect(textOf(result)).toContain('"object":"payment_link"');
+    expect(links()).toBe(before + 1);
+  });
+
+  it('with the gateway: 3 × $40 is over the $50 run cap and no link is made; 1 × $40 is made once', async () => {
+    const price = await world.price(4000);
+    const key = await world.issueKey('refunds');
+    const session = await world.gateway(key.token);
+    const before = links();
+    expect(refusalOf(await link(session, price, 3))?.code).toBe('cap_exceeded');
+    expect(links()).toBe(before);
+    // The price was read first, with the real key (the fake Stripe answers 200 to no other).
+    const reads = world.fake.ledger.requests.filter((r) => r.path === `/v1/prices/${price}`);
+    expect(reads.map((r) => [r.method, r.status])).toEqual([['GET', 200]]);
+
+    const made = await link(session, price, 1);
+    expect(made.isError).toBeFalsy();
+    expect(textOf(made)).toMatch(/"url":"https:\/\/buy\.stripe\.com\/test_/);
+    // The same call again is answered from its checkpoint: still one link.
+    expect(textOf(await link(session, price, 1))).toBe(textOf(made));
+    expect(links()).toBe(before + 1);
+    const rows = await world.guard.audit.list();
+    const executed = rows.filter(
+      (r) => r.operation === 'POST /v1/payment_links' && r.decision === 'executed',
+    );
+    expect(executed.map((r) => r.amount)).toEqual([40]);
+    await session.close();
   });
 });
 

@@ -37,7 +37,10 @@ export interface McpGatewayOptions {
   upstream: UpstreamSpec;
   /** The built-in map the upstream's tools are read with. Default: `'stripe'` (Stripe's MCP tools). */
   builtIn?: BuiltInMap;
-  /** Mappings for other tools (see `parseToolMap`); they win over the built-in map. Default: none. */
+  /**
+   * Mappings for other tools: `toolMapOf(document.mcp)` of a loaded policy, or `parseToolMap({ tools })`.
+   * They win over the built-in map. Default: none.
+   */
   tools?: ToolMap;
   /** Vendor → API origin that pricing reads objects from. Default: `{ stripe: 'https://api.stripe.com' }`. */
   lookupOrigins?: Readonly<Record<string, string>>;

@@ -12,13 +12,7 @@ export { carriesVaultToken, Scrubber } from './scrubber.ts';
 export { type ServedHttp, type ServeHttpOptions, serveHttp } from './serve-http.ts';
 export { STRIPE_OPERATION_IDS, type StripeEndpoint, stripeEndpoint } from './stripe-operation-ids.ts';
 export { STRIPE_TOOL_NAMES, stripeTool } from './stripe-tools.ts';
-export {
-  loadToolMapFile,
-  parseToolMap,
-  type ToolMap,
-  type ToolMapDocument,
-  toolMapSchema,
-} from './tool-map.ts';
+export { parseToolMap, type ToolMap, toolMapOf } from './tool-map.ts';
 export { type BuiltInMap, toolMappings } from './tool-mappings.ts';
 export {
   fillPath,

@@ -4,11 +4,11 @@
  * not parse, a tool the policy shown would hide) fails a test instead of a user.
  */
 import { readFileSync } from 'node:fs';
-import { parsePolicyText, resolvePolicy } from '@spendguard/core';
+import { PolicyError, parsePolicyText, resolvePolicy } from '@spendguard/core';
 import { describe, expect, it } from 'vitest';
 import { parseGatewayArgs } from './cli-args.ts';
 import { stripeTool } from './stripe-tools.ts';
-import { parseToolMap } from './tool-map.ts';
+import { toolMapOf } from './tool-map.ts';
 import { isToolAllowed } from './tool-visibility.ts';
 
 const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -41,6 +41,15 @@ interface ServerEntry {
 const entryOf = (json: string) =>
   (JSON.parse(json) as { mcpServers: { stripe: ServerEntry } }).mcpServers.stripe;
 
+/** The lines of `a` that `b` does not have, trimmed: what a user edits in their file. */
+function linesOnlyIn(a: string, b: string): string[] {
+  const others = new Set(b.split('\n').map((line) => line.trim()));
+  return a
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !others.has(line));
+}
+
 /** The keys of the server entry whose values differ: each is one line of the user's file. */
 function changedKeys(before: ServerEntry, after: ServerEntry): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
@@ -55,6 +64,9 @@ describe('the Claude Desktop entry', () => {
 
   it('changes two lines: the args and the env', () => {
     expect(changedKeys(entryOf(before), entryOf(after))).toEqual(['args', 'env']);
+    // As shown, too: each changed value is one line of the snippet, and nothing else differs.
+    expect(linesOnlyIn(after, before).map((line) => line.split(':')[0])).toEqual(['"args"', '"env"']);
+    expect(linesOnlyIn(before, after).map((line) => line.split(':')[0])).toEqual(['"args"', '"env"']);
     // Stripe's own command is kept whole, after --.
     expect(entryOf(after).args?.slice(-3)).toEqual([
       entryOf(before).command,
@@ -85,6 +97,8 @@ describe('the Cursor entry over HTTP', () => {
 
   it('changes two lines, and points at the gateway the command shown starts', () => {
     expect(changedKeys(entryOf(before), entryOf(after))).toEqual(['url', 'headers']);
+    expect(linesOnlyIn(after, before).map((line) => line.split(':')[0])).toEqual(['"url"', '"headers"']);
+    expect(linesOnlyIn(before, after).map((line) => line.split(':')[0])).toEqual(['"url"', '"headers"']);
     const commandLine = /`spendguard-mcp ([^`]+)` running/.exec(README)?.[1] as string;
     const parsed = parseGatewayArgs(commandLine.split(' '));
     if (parsed.help) throw new Error('the command asks for --help');
@@ -120,8 +134,32 @@ describe("the policy for Stripe's tools", () => {
   });
 });
 
-it('the tool map example parses', () => {
-  const json = blocks('json').find((block) => block.includes('"tools"')) as string;
-  const map = parseToolMap(JSON.parse(json));
-  expect(Object.keys(map).sort()).toEqual(['refund_order', 'search_docs', 'send_fax']);
+describe("the policy's mcp: section for other servers", () => {
+  const yaml = blocks('yaml').find((block) => /^mcp:/m.test(block)) as string;
+  const document = parsePolicyText(yaml, 'README.md');
+  const map = toolMapOf(document.mcp) ?? {};
+
+  it('parses, maps each tool it names, and the policy shown lets the client see them', () => {
+    expect(Object.keys(map).sort()).toEqual(['refund_order', 'search_docs', 'send_fax']);
+    const policy = resolvePolicy('shop-agent', document.policies['shop-agent'] as never);
+    for (const [tool, mapping] of Object.entries(map))
+      expect([tool, isToolAllowed(mapping.shape, policy)]).toEqual([tool, true]);
+    // The params renaming is what the policy's amount rule checks.
+    expect(map.refund_order?.plan({ order: { payment: 'pi_1' }, cents: 2500 })).toMatchObject({
+      operation: { params: { payment_intent: 'pi_1', amount: 2500 }, cost: { amount: 25, currency: 'usd' } },
+    });
+  });
+
+  it('quotes the error a malformed section really gets', () => {
+    const quoted = /With `currency: USD` above, it says:\n`(mcp\.tools\.[^`]+)`/.exec(README)?.[1] as string;
+    expect(quoted).toContain('currency codes');
+    try {
+      parsePolicyText(yaml.replace('currency: usd', 'currency: USD'), 'README.md');
+      expect.unreachable('an uppercase currency should be refused');
+    } catch (error) {
+      if (!PolicyError.isInstance(error)) throw error;
+      const [issue] = error.issues;
+      expect(`${issue?.path} (line ${issue?.line}): ${issue?.message}`).toBe(quoted);
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { createGuard, type Guard, loadPolicyFile, SqliteStore, type Store } from
 import { GatewayOptionsError } from './errors.ts';
 import { createMcpGateway, type McpGateway, type McpGatewayOptions } from './gateway.ts';
 import { MCP_PROFILES } from './mcp-stripe-profile.ts';
-import { loadToolMapFile } from './tool-map.ts';
+import { toolMapOf } from './tool-map.ts';
 import type { BuiltInMap } from './tool-mappings.ts';
 import type { UpstreamSpec } from './upstream.ts';
 
@@ -17,11 +17,12 @@ export interface RunMcpGatewayOptions {
    * the gateway in a working directory of its own choosing.
    */
   store?: string;
-  /** A tool map file (JSON) for tools the built-in map does not know. Default: none. */
-  tools?: string;
   /** The real MCP server: a command to start (`['npx', '-y', '@stripe/mcp']`) or a Streamable HTTP URL. */
   upstream: { command: string; args?: readonly string[] } | { url: string };
-  /** Which built-in map reads the upstream's tools. Default: `'stripe'`. */
+  /**
+   * Which built-in map reads the upstream's tools. Default: `'stripe'`. The policy's `mcp.tools`
+   * section maps any other tool (and wins over the built-in map).
+   */
   builtIn?: BuiltInMap;
   /**
    * The policy's credential (a name under `credentials:`) the upstream gets: put into the child's
@@ -62,7 +63,7 @@ export interface RunningGateway {
 export async function runMcpGateway(options: RunMcpGatewayOptions): Promise<RunningGateway> {
   const config = resolve(options.config ?? 'spendguard.yaml');
   const document = loadPolicyFile(config);
-  const tools = options.tools === undefined ? undefined : loadToolMapFile(resolve(options.tools));
+  const tools = toolMapOf(document.mcp);
   const upstream = upstreamSpec(options, document.credentials ?? {});
   const key = options.http ? undefined : stdioKey(options);
   const store = await openStoreSpec(

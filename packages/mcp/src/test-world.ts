@@ -21,7 +21,7 @@ import {
   ElicitRequestSchema,
   type ElicitResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { createGuard, type Guard, type PolicyDocument, SqliteStore } from '@spendguard/core';
+import { createGuard, type Guard, type McpSection, type PolicyDocument, SqliteStore } from '@spendguard/core';
 import { createFakeStripe, type FakeServer, type FakeStripe, type StripeObject } from '@spendguard/testkit';
 
 /**
@@ -32,7 +32,7 @@ export const STRIPE_SECRET = 'sk_test_mcp_REAL_stripe_secret_0123456789';
 
 export const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 export const FIXTURE = fileURLToPath(new URL('./fixtures/stripe-mcp-server.ts', import.meta.url));
-const SOURCE = '--conditions=@spendguard/source';
+export const SOURCE = '--conditions=@spendguard/source';
 
 /**
  * - `refunds`: refunds up to $50 each, $50 per run (one MCP session is one run);
@@ -100,6 +100,8 @@ export interface World {
   issueKey(policy: string): Promise<{ id: string; token: string }>;
   /** A succeeded PaymentIntent of `amount` cents on the fake Stripe. */
   paymentIntent(amount: number): Promise<string>;
+  /** A one-time Price of `unitAmount` cents (USD) on the fake Stripe; its id. */
+  price(unitAmount: number): Promise<string>;
   /** The refunds the fake Stripe made on a PaymentIntent. */
   refundsOf(paymentIntent: string): StripeObject[];
   /** A client of the gateway (a child process), over stdio, holding `key`. */
@@ -141,13 +143,21 @@ function newClient(options: ClientOptions): Client {
   return client;
 }
 
-export async function startWorld(label: string): Promise<World> {
+export interface WorldOptions {
+  /** The policy file's `mcp:` section (the tool map for servers no built-in map knows). */
+  mcp?: McpSection;
+}
+
+export async function startWorld(label: string, options: WorldOptions = {}): Promise<World> {
   const fake = createFakeStripe({ secretKey: STRIPE_SECRET });
   const stripe = await fake.listen();
   const dir = mkdtempSync(join(tmpdir(), `spendguard-mcp-${label}-`));
   const secretFile = join(dir, 'stripe.key');
   writeFileSync(secretFile, STRIPE_SECRET, { mode: 0o600 });
-  const policies = policiesFor(secretFile);
+  const policies: PolicyDocument = {
+    ...policiesFor(secretFile),
+    ...(options.mcp !== undefined && { mcp: options.mcp }),
+  };
   const config = join(dir, 'spendguard.json');
   writeFileSync(config, JSON.stringify(policies));
   const storeFile = join(dir, 'state.db');
@@ -219,6 +229,19 @@ export async function startWorld(label: string): Promise<World> {
       if (intent.status !== 'succeeded')
         throw new Error(`the payment intent did not succeed: ${intent.status}`);
       return intent.id;
+    },
+    async price(unitAmount) {
+      const response = await fetch(`${stripe.url}/v1/prices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${STRIPE_SECRET}` },
+        body: new URLSearchParams({
+          unit_amount: String(unitAmount),
+          currency: 'usd',
+          'product_data[name]': 'Pro plan',
+        }),
+      });
+      if (!response.ok) throw new Error(`the price was not created: ${await response.text()}`);
+      return ((await response.json()) as { id: string }).id;
     },
     refundsOf: (paymentIntent) =>
       fake.ledger.list('refund').filter((r) => r.payment_intent === paymentIntent),

@@ -1,21 +1,26 @@
 /**
- * Another vendor's MCP server, which no built-in map knows, governed through a tool map: the
- * gateway started as a child process over stdio (`--builtin none --tools tools.json -- node
- * shop-mcp-server.ts`), the SDK's own Client in front. The map names each tool's operation, renames
- * its arguments to the API params the policy's rules check, prices it from its arguments or marks
- * it free; what it leaves out is hidden and refused. Rows shown without the gateway use a client
- * straight to the shop's server.
+ * Another vendor's MCP server, which no built-in map knows, governed through the policy file's
+ * `mcp:` section: the gateway started as a child process over stdio (`--builtin none --config
+ * spendguard.json -- node shop-mcp-server.ts`), the SDK's own Client in front. The section names
+ * each tool's operation, renames its arguments to the API params the policy's rules check, prices
+ * it from its arguments or marks it free; what it leaves out is hidden and refused. Rows shown
+ * without the gateway use a client straight to the shop's server. A malformed section stops the
+ * gateway before it serves, naming each problem; the section's parser is checked by properties.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { type McpSection, PolicyError, parsePolicyText } from '@spendguard/core';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Connected, startWorld, textOf, type World } from './test-world.ts';
-import type { ToolMapDocument } from './tool-map.ts';
+import { BIN, type Connected, SOURCE, startWorld, textOf, type World } from './test-world.ts';
+import { toolMapOf } from './tool-map.ts';
 import { REFUSAL_META_KEY } from './tool-result.ts';
 
 const SHOP = fileURLToPath(new URL('./fixtures/shop-mcp-server.ts', import.meta.url));
-const TOOL_MAP: ToolMapDocument = {
+const TOOL_MAP: McpSection = {
   tools: {
     lookup_order: 'free',
     refund_order: {
@@ -34,15 +39,14 @@ let world: World;
 let direct: Connected;
 /** Starts a gateway session (one run) for the shop's server, holding a vault key of the `shop` policy. */
 let shopGateway: () => Promise<Connected>;
+let upstream: string[];
 
 beforeAll(async () => {
-  world = await startWorld('tool-map');
-  const tools = join(world.dir, 'tools.json');
-  writeFileSync(tools, JSON.stringify(TOOL_MAP));
-  const upstream = [process.execPath, SHOP, '--api-base', world.stripe.url];
+  // The policy file the gateway reads carries the tool map as its `mcp:` section.
+  world = await startWorld('tool-map', { mcp: TOOL_MAP });
+  upstream = [process.execPath, SHOP, '--api-base', world.stripe.url];
   const key = await world.issueKey('shop');
-  shopGateway = () =>
-    world.gateway(key.token, { args: ['--builtin', 'none', '--tools', tools], upstream, name: 'shop-agent' });
+  shopGateway = () => world.gateway(key.token, { args: ['--builtin', 'none'], upstream, name: 'shop-agent' });
   direct = await world.direct({ upstream });
 });
 afterAll(() => world?.close());
@@ -139,5 +143,210 @@ describe('a free tool', () => {
     ];
     expect(texts).toEqual(['order o1 (lookup 1)', 'order o1 (lookup 2)']);
     await session.close();
+  });
+});
+
+describe('a malformed mcp section', () => {
+  /** Starts the gateway on `policy` with the SDK's Client, as an MCP client would; what it printed. */
+  async function startOn(policy: string): Promise<{ connected: boolean; stderr: string }> {
+    const config = join(world.dir, `malformed-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(config, policy);
+    const key = await world.issueKey('shop');
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [SOURCE, BIN, '--config', config, '--store', world.store, '--builtin', 'none', '--', ...upstream],
+      env: { SPENDGUARD_KEY: key.token },
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const client = new Client({ name: 'shop-agent', version: '1.0.0' });
+    const connected = await client.connect(transport, { timeout: 15_000 }).then(
+      () => true,
+      () => false,
+    );
+    await client.close();
+    return { connected, stderr };
+  }
+
+  it('stops the gateway before it serves, naming each problem, its path and its line', async () => {
+    const { connected, stderr } = await startOn(
+      [
+        'policies:',
+        '  shop:',
+        '    stripe: { allow: ["POST /v1/refunds"] }',
+        'mcp:',
+        '  tools:',
+        '    refund_order:',
+        '      operation: stripe:POST /v1/refunds',
+        '      params: { amount: cents }',
+        '      cost: { amountArg: cents, currency: USD }',
+        '    send_gift_card: { oparation: "giftco:POST /gift_cards/{order}" }',
+        '    close_all_orders: maybe',
+        '    lookup_order: { operation: "giftco:POST /lookup", cost: { usd: -1 } }',
+      ].join('\n'),
+    );
+    expect(connected).toBe(false);
+    expect(stderr).toContain('spendguard-mcp: Invalid policy in');
+    for (const line of [
+      'mcp.tools.refund_order.cost.currency (line 9): currency codes are 3 lowercase letters',
+      'mcp.tools.send_gift_card (line 10): unknown key oparation; did you mean operation?',
+      'mcp.tools.close_all_orders (line 11): expected "free" or { operation, params?, cost? }',
+      'mcp.tools.lookup_order.cost.usd (line 12):',
+    ])
+      expect(stderr).toContain(line);
+  });
+
+  it('refuses a section that is not a map of tools, an unknown key beside tools, and a __proto__ tool', async () => {
+    const policy = (mcp: string) =>
+      ['policies:', '  shop:', '    stripe: { allow: ["POST /v1/refunds"] }', mcp].join('\n');
+    const notAMap = await startOn(policy('mcp: [refund_order]'));
+    expect(notAMap.connected).toBe(false);
+    expect(notAMap.stderr).toContain('mcp (line 4): Invalid input: expected object, received array');
+    const stray = await startOn(policy('mcp: { tools: {}, allow: ["POST /tools/close_all_orders"] }'));
+    expect(stray.connected).toBe(false);
+    expect(stray.stderr).toContain('unknown key allow');
+    // A key that names a built-in property of JavaScript objects is refused before anything else.
+    const proto = await startOn(policy('mcp:\n  tools:\n    __proto__: free'));
+    expect(proto.connected).toBe(false);
+    expect(proto.stderr).toContain('mcp.tools.__proto__ (line 6): __proto__ cannot be a key');
+  });
+});
+
+describe("the mcp section's parser (properties)", () => {
+  const BUILTIN = new Set(['__proto__', 'constructor', 'prototype']);
+  const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,20}$/).filter((n) => !BUILTIN.has(n));
+  const argPath = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8})?$/);
+  const operation = fc
+    .tuple(
+      fc.stringMatching(/^[a-z][a-z0-9_-]{0,10}$/),
+      fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE'),
+      fc.array(fc.stringMatching(/^([a-z0-9_]{1,8}|\{[a-z]{1,6}\})$/), { minLength: 1, maxLength: 4 }),
+    )
+    .map(([vendor, method, segments]) => ({ vendor, method, path: `/${segments.join('/')}` }));
+  const cost = fc.oneof(
+    fc.record({ usd: fc.double({ min: 0, max: 1e6, noNaN: true }) }),
+    fc.record(
+      {
+        amountArg: argPath,
+        currency: fc.stringMatching(/^[a-z]{3}$/),
+        unit: fc.constantFrom('minor' as const, 'major' as const),
+      },
+      { requiredKeys: ['amountArg', 'currency'] },
+    ),
+    fc.record({ amountArg: argPath, currencyArg: argPath }),
+  );
+  const tool = fc.oneof(
+    fc.constant('free' as const),
+    fc.record(
+      {
+        operation,
+        params: fc.dictionary(name, argPath, { maxKeys: 4 }),
+        cost,
+      },
+      { requiredKeys: ['operation'] },
+    ),
+  );
+  const section = fc.dictionary(name, tool, { maxKeys: 6 });
+  /** The section as a policy file holds it: each operation as `vendor:METHOD /path`. */
+  const written = (
+    tools: Record<string, 'free' | { operation: { vendor: string; method: string; path: string } }>,
+  ) => ({
+    tools: Object.fromEntries(
+      Object.entries(tools).map(([n, t]) => [
+        n,
+        t === 'free'
+          ? t
+          : { ...t, operation: `${t.operation.vendor}:${t.operation.method} ${t.operation.path}` },
+      ]),
+    ),
+  });
+  const policyText = (mcp: unknown) => JSON.stringify({ policies: {}, mcp });
+
+  it('reads every well-formed section: each tool free, or mapped onto the operation it names', () => {
+    fc.assert(
+      fc.property(section, (tools) => {
+        const document = parsePolicyText(policyText(written(tools)), 'p.json');
+        const map = toolMapOf(document.mcp) ?? {};
+        expect(Object.keys(map).sort()).toEqual(Object.keys(tools).sort());
+        for (const [n, t] of Object.entries(tools)) {
+          const shape = map[n]?.shape;
+          if (t === 'free') expect(shape).toEqual({ kind: 'free' });
+          else expect(shape).toEqual({ kind: 'endpoint', ...t.operation });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses anything else with a PolicyError whose every problem is under mcp, never a crash', () => {
+    const hostile = fc.oneof(
+      fc.jsonValue().map((value) => value),
+      fc.jsonValue().map((value) => ({ tools: value })),
+      fc.tuple(name, fc.jsonValue()).map(([n, value]) => ({ tools: { [n]: value } })),
+      fc
+        .tuple(name, fc.jsonValue())
+        .map(([n, value]) => ({ tools: { [n]: { operation: 'acme:POST /pay', cost: value } } })),
+      fc
+        .tuple(name, fc.jsonValue())
+        .map(([n, value]) => ({ tools: { [n]: { operation: 'acme:POST /pay', params: value } } })),
+    );
+    fc.assert(
+      fc.property(hostile, (mcp) => {
+        let document: ReturnType<typeof parsePolicyText>;
+        try {
+          document = parsePolicyText(policyText(mcp), 'p.json');
+        } catch (error) {
+          expect(PolicyError.isInstance(error)).toBe(true);
+          if (!PolicyError.isInstance(error)) return;
+          expect(error.issues.length).toBeGreaterThan(0);
+          for (const issue of error.issues) {
+            expect(issue.path === 'mcp' || /^mcp[.[]/.test(issue.path)).toBe(true);
+            expect(issue.message.length).toBeGreaterThan(0);
+          }
+          return;
+        }
+        // Accepted: then it maps every tool, and each mapping plans without throwing.
+        const map = toolMapOf(document.mcp) ?? {};
+        for (const mapping of Object.values(map)) expect(() => mapping.plan({})).not.toThrow();
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses an unknown key in any of its objects, naming that key', () => {
+    const where = fc.constantFrom('section', 'tool', 'cost');
+    const stray = fc.stringMatching(/^[a-z][a-zA-Z]{0,12}$/).filter((k) => !BUILTIN.has(k));
+    fc.assert(
+      fc.property(where, stray, fc.jsonValue(), (at, key, value) => {
+        const known: Record<string, string[]> = {
+          section: ['tools'],
+          tool: ['operation', 'params', 'cost'],
+          cost: ['usd', 'amountArg', 'currency', 'currencyArg', 'unit'],
+        };
+        fc.pre(!(known[at] as string[]).includes(key));
+        const costObject = { usd: 1, ...(at === 'cost' && { [key]: value }) };
+        const toolObject = {
+          operation: 'acme:POST /pay',
+          cost: costObject,
+          ...(at === 'tool' && { [key]: value }),
+        };
+        const mcp = { tools: { pay: toolObject }, ...(at === 'section' && { [key]: value }) };
+        const path = { section: 'mcp', tool: 'mcp.tools.pay', cost: 'mcp.tools.pay.cost' }[at];
+        try {
+          parsePolicyText(policyText(mcp), 'p.json');
+          expect.unreachable(`an unknown key ${key} was accepted at ${path}`);
+        } catch (error) {
+          expect(PolicyError.isInstance(error)).toBe(true);
+          if (!PolicyError.isInstance(error)) return;
+          expect(error.issues).toContainEqual(
+            expect.objectContaining({ path, message: expect.stringContaining(`unknown key ${key}`) }),
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PolicyError } from '@spendguard/core';
+import { PolicyError, parsePolicyText } from '@spendguard/core';
 import { describe, expect, it } from 'vitest';
-import { loadToolMapFile, parseToolMap } from './tool-map.ts';
+import { parseToolMap, toolMapOf } from './tool-map.ts';
 import { toolMappings } from './tool-mappings.ts';
 import type { ToolPlan } from './tool-plan.ts';
 
@@ -89,7 +86,7 @@ describe('the tool map', () => {
   });
 
   it.each([
-    [{ tools: { x: { operation: 'POST /v1/refunds' } } }, 'tools.x.operation'],
+    [{ tools: { x: { operation: 'POST /v1/refunds' } } }, 'mcp.tools.x.operation'],
     [
       {
         tools: {
@@ -99,36 +96,41 @@ describe('the tool map', () => {
           },
         },
       },
-      'tools.x.cost',
+      'mcp.tools.x.cost',
     ],
-    [{ tools: { x: { operation: 'stripe:POST /v1/refunds', cost: { usd: -1 } } } }, 'tools.x.cost.usd'],
-    [{ tools: { x: 'maybe' } }, 'tools.x'],
-    [{ tools: {}, extra: true }, ''],
-    [JSON.parse('{"tools": {"__proto__": "free"}}'), 'tools.__proto__'],
-  ])('refuses a malformed tool map, saying where: %j', (document, path) => {
+    [{ tools: { x: { operation: 'stripe:POST /v1/refunds', cost: { usd: -1 } } } }, 'mcp.tools.x.cost.usd'],
+    [{ tools: { x: 'maybe' } }, 'mcp.tools.x'],
+    [{ tools: {}, extra: true }, 'mcp'],
+    [JSON.parse('{"tools": {"__proto__": "free"}}'), 'mcp.tools.__proto__'],
+  ])('refuses a malformed tool map, saying where: %j', (section, path) => {
     try {
-      parseToolMap(document, 'tools.json');
+      parseToolMap(section, 'program');
       expect.unreachable('the map should be refused');
     } catch (error) {
       expect(PolicyError.isInstance(error)).toBe(true);
       if (PolicyError.isInstance(error)) {
-        expect(error.file).toBe('tools.json');
+        expect(error.file).toBe('program');
         expect(error.issues.map((i) => i.path)).toContain(path);
       }
     }
   });
 
-  it('loads from a JSON file, and names the file when it cannot', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'spendguard-mcp-tool-map-'));
-    try {
-      const good = join(dir, 'tools.json');
-      writeFileSync(good, JSON.stringify({ tools: { search_docs: 'free' } }));
-      expect(loadToolMapFile(good).search_docs?.plan({})).toEqual({ kind: 'free' });
-      const bad = join(dir, 'bad.json');
-      writeFileSync(bad, 'tools: { yaml: here }');
-      expect(() => loadToolMapFile(bad)).toThrow(/bad\.json/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it("is read from the policy's mcp section, next to the vendor sections it maps onto", () => {
+    const document = parsePolicyText(
+      [
+        'policies:',
+        '  shop:',
+        '    stripe: { allow: ["POST /v1/refunds"] }',
+        'mcp:',
+        '  tools:',
+        '    search_docs: free',
+        '    refund_order: { operation: "stripe:POST /v1/refunds", params: { amount: cents } }',
+      ].join('\n'),
+      'spendguard.yaml',
+    );
+    const map = toolMapOf(document.mcp);
+    expect(map?.search_docs?.plan({})).toEqual({ kind: 'free' });
+    expect(map?.refund_order?.plan({ cents: 5 })).toMatchObject({ operation: { params: { amount: 5 } } });
+    expect(toolMapOf(undefined)).toBeUndefined();
   });
 });

@@ -140,6 +140,62 @@ describe('resources', () => {
     );
   });
 
+  it('creates a price and a payment link for it; the link moves no money', async () => {
+    const price = await stripe.prices.create({
+      unit_amount: 4000,
+      currency: 'USD',
+      product_data: { name: 'Pro plan' },
+    });
+    expect(price).toMatchObject({ object: 'price', unit_amount: 4000, currency: 'usd', type: 'one_time' });
+    expect(price.id).toMatch(/^price_\w{24}$/);
+    expect(await stripe.prices.retrieve(price.id)).toMatchObject({ id: price.id, unit_amount: 4000 });
+    const monthly = await stripe.prices.create({
+      unit_amount: 900,
+      currency: 'usd',
+      product: 'prod_given',
+      recurring: { interval: 'month' },
+    });
+    expect(monthly).toMatchObject({
+      product: 'prod_given',
+      type: 'recurring',
+      recurring: { interval: 'month' },
+    });
+
+    const link = await stripe.paymentLinks.create({
+      line_items: [{ price: price.id, quantity: 3 }],
+      after_completion: { type: 'redirect', redirect: { url: 'https://shop.test/thanks' } },
+    });
+    expect(link).toMatchObject({
+      object: 'payment_link',
+      active: true,
+      currency: 'usd',
+      after_completion: { type: 'redirect', redirect: { url: 'https://shop.test/thanks' } },
+    });
+    expect(link.url).toMatch(/^https:\/\/buy\.stripe\.com\/test_/);
+    expect((await stripe.paymentLinks.retrieve(link.id)).id).toBe(link.id);
+    expect(fake.ledger.list('payment_link')).toHaveLength(1);
+    expect(fake.ledger.movements).toEqual([]);
+  });
+
+  it('refuses a price without an amount or product, and a link to an unknown price', async () => {
+    await expect(stripe.prices.create({ currency: 'usd', product: 'prod_1' })).rejects.toMatchObject({
+      statusCode: 400,
+      param: 'unit_amount',
+    });
+    await expect(stripe.prices.create({ currency: 'usd', unit_amount: 100 })).rejects.toMatchObject({
+      statusCode: 400,
+      param: 'product',
+    });
+    await expect(
+      stripe.paymentLinks.create({ line_items: [{ price: 'price_missing', quantity: 1 }] }),
+    ).rejects.toMatchObject({ statusCode: 400, code: 'resource_missing', param: 'line_items[0][price]' });
+    const price = await stripe.prices.create({ currency: 'usd', unit_amount: 100, product: 'prod_1' });
+    await expect(
+      stripe.paymentLinks.create({ line_items: [{ price: price.id }] } as never),
+    ).rejects.toMatchObject({ statusCode: 400, param: 'line_items[0][quantity]' });
+    expect(fake.ledger.list('payment_link')).toHaveLength(0);
+  });
+
   it('keeps invoices from options across reset()', async () => {
     const seeded = createFakeStripe({ invoices: [{ amount_due: 100, currency: 'usd' }] });
     const [invoice] = seeded.ledger.list('invoice');

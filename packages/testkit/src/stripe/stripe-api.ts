@@ -13,6 +13,7 @@ import { noSuch, StripeRequestError, stripeError } from './stripe-errors.ts';
 import type { MovementKind, StripeLedger, StripeObject } from './stripe-ledger.ts';
 import {
   expandPaths,
+  missing,
   optAmount,
   optBool,
   optEnum,
@@ -50,6 +51,12 @@ const DECLINE_MESSAGES: Record<string, string> = {
 
 const CARD_DECLINE: readonly FaultKind[] = ['card_decline'];
 
+const INTERVALS = ['day', 'week', 'month', 'year'] as const;
+
+function missingInterval(): never {
+  throw missing('recurring[interval]');
+}
+
 interface Deps {
   ledger: StripeLedger;
   now: () => number;
@@ -77,7 +84,7 @@ interface NewCharge {
   invoice?: string;
 }
 
-/** The fake's resources: customers, PaymentIntents, charges, refunds and invoices. */
+/** The fake's resources: customers, PaymentIntents, charges, refunds, prices, payment links and invoices. */
 export class StripeApi {
   readonly #deps: Deps;
   readonly #routes: Route[];
@@ -107,6 +114,10 @@ export class StripeApi {
       route('POST', '/v1/charges/:id/capture', (i, p) => this.#captureChargeById(i, p)),
       route('POST', '/v1/refunds', (_, p) => this.#createRefund(p)),
       route('GET', '/v1/refunds/:id', (i, p) => this.#retrieve('refund', i, p)),
+      route('POST', '/v1/prices', (_, p) => this.#createPrice(p)),
+      route('GET', '/v1/prices/:id', (i, p) => this.#retrieve('price', i, p)),
+      route('POST', '/v1/payment_links', (_, p) => this.#createPaymentLink(p)),
+      route('GET', '/v1/payment_links/:id', (i, p) => this.#retrieve('payment_link', i, p)),
       route('GET', '/v1/invoices/:id', (i, p) => this.#retrieve('invoice', i, p)),
       route('POST', '/v1/invoices/:id/pay', (i, p, r) => this.#payInvoice(i, p, r)),
     ];
@@ -480,6 +491,105 @@ export class StripeApi {
     });
     this.#move('refund', created, amount);
     return this.#ok(created, p);
+  }
+
+  // Prices and payment links (they move no money: a link is a page a customer may pay on)
+
+  #createPrice(p: FormParams): ActResult {
+    const currency = requireCurrency(p);
+    const unitAmount = optString(p, 'unit_amount');
+    if (unitAmount === undefined) throw missing('unit_amount');
+    if (!/^\d+$/.test(unitAmount) || !Number.isSafeInteger(Number(unitAmount))) {
+      throw new StripeRequestError(`Invalid integer: ${unitAmount}`, {
+        param: 'unit_amount',
+        code: 'parameter_invalid_integer',
+      });
+    }
+    // The fake keeps no products: `product` is taken as given, `product_data` names a new one.
+    const product =
+      optString(p, 'product') ?? (p.product_data === undefined ? undefined : stripeId('prod', 14));
+    if (product === undefined) {
+      throw new StripeRequestError(
+        'You must specify either `product` or `product_data` when creating a price.',
+        {
+          param: 'product',
+          code: 'parameter_missing',
+        },
+      );
+    }
+    const recurring = p.recurring;
+    if (recurring !== undefined && (typeof recurring !== 'object' || Array.isArray(recurring))) {
+      throw new StripeRequestError('Invalid object', { param: 'recurring' });
+    }
+    const recurringInterval =
+      recurring === undefined ? undefined : (optEnum(recurring, 'interval', INTERVALS) ?? missingInterval());
+    const price: StripeObject = {
+      id: stripeId('price'),
+      object: 'price',
+      active: true,
+      billing_scheme: 'per_unit',
+      created: this.#created(),
+      currency,
+      livemode: false,
+      lookup_key: optString(p, 'lookup_key') ?? null,
+      metadata: readMetadata(p),
+      nickname: optString(p, 'nickname') ?? null,
+      product,
+      recurring:
+        recurringInterval === undefined
+          ? null
+          : { interval: recurringInterval, interval_count: 1, usage_type: 'licensed' },
+      type: recurringInterval === undefined ? 'one_time' : 'recurring',
+      unit_amount: Number(unitAmount),
+      unit_amount_decimal: unitAmount,
+    };
+    this.#deps.ledger.put(price);
+    return this.#ok(price, p);
+  }
+
+  #createPaymentLink(p: FormParams): ActResult {
+    const items = p.line_items;
+    const list = Array.isArray(items) ? items : typeof items === 'object' ? Object.values(items) : undefined;
+    if (list === undefined || list.length === 0) throw missing('line_items');
+    if (list.length > 20) {
+      throw new StripeRequestError('A payment link can have at most 20 line items.', { param: 'line_items' });
+    }
+    const prices = list.map((item, index) => {
+      if (typeof item !== 'object' || Array.isArray(item)) {
+        throw new StripeRequestError('Invalid object', { param: `line_items[${index}]` });
+      }
+      const id = optString(item, 'price');
+      if (id === undefined) throw missing(`line_items[${index}][price]`);
+      const price = this.#find('price', id, `line_items[${index}][price]`);
+      const quantity = optAmount(item, 'quantity');
+      if (quantity === undefined) throw missing(`line_items[${index}][quantity]`);
+      return price;
+    });
+    const currencies = new Set(prices.map((price) => price.currency));
+    if (currencies.size > 1) {
+      throw new StripeRequestError('All prices on a payment link must have the same currency.', {
+        param: 'line_items',
+      });
+    }
+    const id = stripeId('plink');
+    const afterCompletion = p.after_completion;
+    const link: StripeObject = {
+      id,
+      object: 'payment_link',
+      active: true,
+      after_completion:
+        afterCompletion !== undefined &&
+        typeof afterCompletion === 'object' &&
+        !Array.isArray(afterCompletion)
+          ? structuredClone(afterCompletion)
+          : { type: 'hosted_confirmation', hosted_confirmation: { custom_message: null } },
+      currency: prices[0]?.currency,
+      livemode: false,
+      metadata: readMetadata(p),
+      url: `https://buy.stripe.com/test_${id.slice('plink_'.length)}`,
+    };
+    this.#deps.ledger.put(link);
+    return this.#ok(link, p);
   }
 
   // Invoices
