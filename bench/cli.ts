@@ -2,10 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
-import { type AuditEntry, SqliteStore } from '@spendguard/core';
-import { chainAudit } from '@spendguard/core/store-kit';
+import { writeAuditLog } from '../packages/cli/src/audit-log-fixture.ts';
 import type { BenchResult, Check, MetricRow } from './report.ts';
 
 /**
@@ -35,62 +33,6 @@ function timeRuns(args: string[], runs: number): number {
     ms.push(performance.now() - started);
   }
   return median(ms);
-}
-
-/** A log of `rows` chained rows written straight into a SQLite store's file, with its head. */
-function writeLog(file: string, rows: number): void {
-  new SqliteStore({ file }).close();
-  const db = new DatabaseSync(file);
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;');
-  const insert = db.prepare('INSERT INTO sg_audit (seq, hash, data) VALUES (?, ?, ?)');
-  const base: AuditEntry = {
-    time: Date.UTC(2026, 10, 1),
-    keyId: 'key_0123456789abcdef',
-    rootKeyId: 'key_0123456789abcdef',
-    runId: null,
-    agentId: 'billing-agent',
-    toolCallId: null,
-    vendor: 'stripe',
-    operation: 'POST /v1/charges',
-    idempotencyKey: null,
-    decision: 'executed',
-    code: 'executed',
-    message: null,
-    estimatedCostUsd: 12.5,
-    actualCostUsd: 12.5,
-    actualCostIsEstimate: false,
-    amount: 12.5,
-    currency: 'usd',
-    upstreamStatus: 200,
-    upstreamObjectId: null,
-    latencyMs: 210,
-    traceId: null,
-  };
-  let previous: { seq: number; hash: string } | undefined;
-  db.exec('BEGIN');
-  for (let i = 0; i < rows; i++) {
-    const row = chainAudit(
-      {
-        ...base,
-        time: base.time + i * 1000,
-        runId: `run-${i % 500}`,
-        upstreamObjectId: `ch_${i}`,
-        idempotencyKey: `k${i}`,
-      },
-      previous,
-    );
-    insert.run(row.seq, row.hash, JSON.stringify(row));
-    previous = { seq: row.seq, hash: row.hash };
-    if (i % 100_000 === 99_999) {
-      db.exec('COMMIT');
-      db.exec('BEGIN');
-    }
-  }
-  db.exec('COMMIT');
-  if (previous) {
-    db.prepare('INSERT INTO sg_audit_head (id, seq, hash) VALUES (1, ?, ?)').run(previous.seq, previous.hash);
-  }
-  db.close();
 }
 
 /** Run the CLI under GNU time: wall seconds and peak RSS in MB. */
@@ -159,7 +101,7 @@ export async function cli(): Promise<BenchResult> {
     for (const rows of [ROWS / 10, ROWS]) {
       const file = join(dir, `audit-${rows}.db`);
       const writing = performance.now();
-      writeLog(file, rows);
+      writeAuditLog(file, rows, { runs: 500 });
       const common = ['--store', `sqlite:${file}`, '--config', policy];
       const out = join(dir, `export-${rows}.jsonl`);
       // The source bin runs the workspace's TypeScript, so this bench needs no build of core.
