@@ -186,6 +186,50 @@ describe('the audit log', () => {
   });
 });
 
+describe('the audit log by trace', () => {
+  it('finds a trace by ?trace= (the id itself or followed by ;), exactly, in list and export', async () => {
+    const root = await world.guard.keys.issueRoot({ policy: 'billing' });
+    const traced = (traceId: string, cents: number) =>
+      world.guard.execute({ ...world.charge(root.token, cents), traceId }, async () => ({
+        id: `ch_${cents}`,
+        amount: cents,
+      }));
+    await traced('trace_abc', 1000);
+    await traced('trace_abc;group=grp_1', 1100); // the OpenAI Agents adapter's form
+    await traced('trace_ab', 1200);
+    await traced('trace_abcd', 1300);
+    await traced('1%_x\\;thread=th_1;resource=res_1', 1400); // the Mastra adapter's form
+    await world.pay(root.token, 1500); // no trace
+
+    const traceIds = async (path: string) =>
+      (await world.call('GET', path)).json.rows.map((r: { traceId: string }) => r.traceId);
+    expect(await traceIds('/v1/audit?trace=trace_abc')).toEqual(['trace_abc', 'trace_abc;group=grp_1']);
+    expect(await traceIds('/v1/audit?trace=trace_ab')).toEqual(['trace_ab']);
+    expect(await traceIds(`/v1/audit?trace=${encodeURIComponent('1%_x\\')}`)).toEqual([
+      '1%_x\\;thread=th_1;resource=res_1',
+    ]);
+    // Not a pattern: % and _ are plain characters.
+    for (const trace of ['%', '_', 'trace%', 'trace_a_c', '1%'])
+      expect(await traceIds(`/v1/audit?trace=${encodeURIComponent(trace)}`)).toEqual([]);
+    expect(await traceIds('/v1/audit?trace=trace_abc&before=100&limit=1')).toEqual(['trace_abc;group=grp_1']);
+
+    const exported = await world.call('GET', '/v1/audit/export?trace=trace_abc');
+    const lines = exported.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).traceId);
+    expect(lines).toEqual(['trace_abc', 'trace_abc;group=grp_1']);
+
+    // The trace id is bounded: empty or over 1000 characters is refused.
+    for (const trace of ['', 'x'.repeat(1001)]) {
+      const refused = await world.call('GET', `/v1/audit?trace=${trace}`);
+      expect(refused).toMatchObject({ status: 400, json: { error: { code: 'request_invalid' } } });
+      expect(refused.json.error.message).toMatch(/trace/);
+    }
+    expect((await world.call('GET', `/v1/audit?trace=${'x'.repeat(1000)}`)).json.rows).toEqual([]);
+  });
+});
+
 describe('approvals and pending calls', () => {
   it('lists a pending approval, approves it once (recorded with who), and the call then runs', async () => {
     const root = await world.guard.keys.issueRoot({ policy: 'billing' });
@@ -284,6 +328,7 @@ describe('hostile requests', () => {
           'decision',
           'state',
           'root',
+          'trace',
           'x',
           '__proto__',
         ),

@@ -1,14 +1,25 @@
 import type { AuditQuery, AuditRow, Guard } from '@spendguard/core';
 import { z } from 'zod';
 import { AdminError } from './admin-error.ts';
-import { type AuditFilters, auditFilters, MAX_PAGE, parseQuery } from './admin-requests.ts';
+import { auditFilters, MAX_PAGE, parseQuery } from './admin-requests.ts';
 import type { Route } from './router.ts';
 
 /** Rows read per store call while exporting. */
 const EXPORT_PAGE = 1000;
+/** The longest trace id `trace` takes (a framework's id and the parts an adapter adds). */
+export const MAX_TRACE_ID = 1000;
+
+/**
+ * `trace`: rows of one trace, the id itself or it followed by `;` and more (AuditQuery.traceId),
+ * compared as plain text: the store never reads it as a pattern.
+ */
+export const auditQueryFilters = auditFilters.extend({
+  trace: z.string().min(1).max(MAX_TRACE_ID).optional(),
+});
+type AuditQueryFilters = z.infer<typeof auditQueryFilters>;
 
 /** The store query for the admin API's audit filters (every one optional). */
-export function auditQuery(f: Partial<AuditFilters>): AuditQuery {
+export function auditQuery(f: Partial<AuditQueryFilters>): AuditQuery {
   return {
     ...(f.key !== undefined && { keyId: f.key }),
     ...(f.root !== undefined && { rootKeyId: f.root }),
@@ -16,6 +27,7 @@ export function auditQuery(f: Partial<AuditFilters>): AuditQuery {
     ...(f.decision !== undefined && { decision: f.decision }),
     ...(f.code !== undefined && { code: f.code }),
     ...(f.vendor !== undefined && { vendor: f.vendor }),
+    ...(f.trace !== undefined && { traceId: f.trace }),
     ...(f.from !== undefined && { fromTime: f.from }),
     ...(f.to !== undefined && { toTime: f.to }),
   };
@@ -55,7 +67,7 @@ export const AUDIT_ROUTES: Route[] = [
     method: 'GET',
     path: '/v1/audit',
     async handle({ guard, url }) {
-      const f = parseQuery(url, auditFilters);
+      const f = parseQuery(url, auditQueryFilters);
       if (f.after !== undefined && f.before !== undefined) {
         throw new AdminError(400, 'request_invalid', 'give after or before, not both');
       }
@@ -74,7 +86,10 @@ export const AUDIT_ROUTES: Route[] = [
     path: '/v1/audit/export',
     // `limit` caps the export (default: everything); `after` resumes one that broke off.
     async handle({ guard, url }) {
-      const f = parseQuery(url, auditFilters.extend({ limit: z.coerce.number().int().min(1).optional() }));
+      const f = parseQuery(
+        url,
+        auditQueryFilters.extend({ limit: z.coerce.number().int().min(1).optional() }),
+      );
       if (f.before !== undefined)
         throw new AdminError(400, 'request_invalid', 'export reads forwards: use after');
       const head = await guard.store.auditHead();

@@ -476,6 +476,67 @@ describe('directly on a store', () => {
   });
 });
 
+describe('audit by trace', () => {
+  it('audit tail and export --trace show the rows of one trace: its id, or it followed by ;', async () => {
+    const file = join(dir, 'traced.db');
+    const store = new SqliteStore({ file });
+    const traceIds = [
+      'trace_abc',
+      'trace_abc;group=grp_1',
+      'trace_ab',
+      'trace_abcd',
+      '1%_x\\;thread=t',
+      null,
+    ];
+    for (const [i, traceId] of traceIds.entries()) {
+      await store.appendAudit({
+        time: Date.UTC(2026, 10, 1) + i,
+        keyId: 'key_1',
+        rootKeyId: 'key_1',
+        runId: null,
+        agentId: null,
+        toolCallId: null,
+        vendor: 'stripe',
+        operation: 'POST /v1/charges',
+        idempotencyKey: `k${i}`,
+        decision: 'executed',
+        code: 'executed',
+        message: null,
+        estimatedCostUsd: 1,
+        actualCostUsd: 1,
+        actualCostIsEstimate: false,
+        amount: 1,
+        currency: 'usd',
+        upstreamStatus: 200,
+        upstreamObjectId: null,
+        latencyMs: 5,
+        traceId,
+      });
+    }
+    await store.close();
+    const onStore = (args: string[]) => cli([...args, '--store', `sqlite:${file}`]);
+    const traces = (stdout: string) =>
+      stdout
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => (JSON.parse(l) as { traceId: string }).traceId);
+
+    const exported = await onStore(['audit', 'export', '--trace', 'trace_abc']);
+    expect(exported.code).toBe(0);
+    expect(traces(exported.stdout)).toEqual(['trace_abc', 'trace_abc;group=grp_1']);
+    const tail = await onStore(['audit', 'tail', '--trace', 'trace_abc', '-n', '1', '--json']);
+    expect(tail.code).toBe(0);
+    expect(traces(tail.stdout)).toEqual(['trace_abc;group=grp_1']);
+    const near = await onStore(['audit', 'tail', '--trace', 'trace_ab', '--json']);
+    expect(traces(near.stdout)).toEqual(['trace_ab']);
+    const hostile = await onStore(['audit', 'export', '--trace', '1%_x\\']);
+    expect(traces(hostile.stdout)).toEqual(['1%_x\\;thread=t']);
+    const pattern = await onStore(['audit', 'tail', '--trace', '1%', '--json']);
+    expect(pattern).toMatchObject({ code: 0, stdout: '' });
+  });
+});
+
 describe('long work', () => {
   it('audit export streams every row as JSON lines with a progress bar on stderr; verify shows progress too', async () => {
     const file = join(dir, 'long.db');

@@ -175,7 +175,8 @@ Examples:
         '--decision <list>',
         'comma-separated: executed, replayed, needs_approval, denied, failed, approved',
       )
-      .option('--vendor <name>', 'rows of this vendor');
+      .option('--vendor <name>', 'rows of this vendor')
+      .option('--trace <id>', "rows of this trace: its id, alone or followed by ';' and more");
   filtered(audit.command('tail'))
     .description('the newest audit rows; -f follows new ones')
     .option('-n, --lines <n>', 'how many rows (0: only new ones, with -f)', whole, 20)

@@ -114,7 +114,7 @@ export interface Guard {
     list(query?: ApprovalQuery): Promise<ApprovalRecord[]>;
   };
   readonly audit: {
-    /** Audit rows in seq order, filtered (key, root, run, decision, code, vendor, time) and paged. */
+    /** Audit rows in seq order, filtered (key, root, run, decision, code, vendor, time, trace) and paged. */
     list(query?: AuditQuery): Promise<AuditRow[]>;
     /** Recompute the whole chain against the head (and anchor), page by page in constant memory. */
     verify(options?: AuditVerifyOptions): Promise<AuditVerdict>;

@@ -101,6 +101,15 @@ export interface AuditQuery {
   decision?: Decision | readonly Decision[];
   code?: string;
   vendor?: string;
+  /**
+   * Only rows of this trace: rows whose `traceId` equals it, or begins with it followed by `;`
+   * (the parts adapters add after a framework's trace id: `trace_abc;group=g1` for the OpenAI
+   * Agents SDK, `<traceid>;thread=t;resource=r` for Mastra). So `trace_abc` finds `trace_abc`
+   * and `trace_abc;group=g1`, never `trace_abcd` nor `trace_ab`; `a1b2;thread=t` finds
+   * `a1b2;thread=t;resource=r`. Compared exactly, case and all: `%`, `_`, `*`, `\` and the like
+   * are plain characters, never a pattern. Rows without a trace id never match.
+   */
+  traceId?: string;
   /** Only rows with `time >= fromTime` (ms, inclusive). */
   fromTime?: number;
   /** Only rows with `time < toTime` (ms, exclusive), so consecutive ranges never overlap. */

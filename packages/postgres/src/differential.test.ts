@@ -459,6 +459,23 @@ async function run(steps: readonly Step[], options: { earlierLayout?: boolean } 
   for (const runId of some(rows.map((r) => r.runId)))
     if (runId !== null) await both((s) => s.readAudit({ runId }));
   for (const decision of some(rows.map((r) => r.decision))) await both((s) => s.readAudit({ decision }));
+  // Trace ids: each as written, extended as an adapter does (`;…`), and near misses that a
+  // pattern (LIKE, a regular expression) or a prefix without the `;` would wrongly match.
+  const last = rows.at(-1);
+  for (const traceId of some(rows.map((r) => r.traceId))) {
+    if (traceId === null || last === undefined) continue;
+    const { seq: _seq, prevHash: _prev, hash: _hash, ...entry } = last;
+    await both((s) => s.appendAudit({ ...entry, traceId: `${traceId};group=g_1%` }));
+    for (const query of [
+      traceId,
+      `${traceId};group=g_1%`,
+      `${traceId};group=g`,
+      traceId.slice(0, -1),
+      `${traceId}%`,
+    ])
+      await both((s) => s.readAudit({ traceId: query }));
+  }
+  for (const traceId of ['%', '_', '.*', '\\']) await both((s) => s.readAudit({ traceId }));
   const middle = rows[Math.floor(rows.length / 2)]?.time ?? now;
   await both((s) => s.readAudit({ fromTime: middle, toTime: now }));
   for (const id of checkpointIds) await both((s) => s.getCheckpoint(id));

@@ -44,8 +44,8 @@ export function auditStatement(t: Tables, query: AuditQuery): Statement {
   const where: string[] = [];
   if (query.afterSeq !== undefined) where.push(`seq > ${p(query.afterSeq)}`);
   if (query.beforeSeq !== undefined) where.push(`seq < ${p(query.beforeSeq)}`);
-  // The indexed filters are columns (schema version 5: see auditColumns); code and vendor filter
-  // the rows they find.
+  // The indexed filters are columns (schema version 5: see auditColumns); code, vendor and
+  // traceId filter the rows they find.
   for (const [field, column] of AUDIT_COLUMNS) {
     const value = query[field];
     if (value !== undefined) where.push(`${column} = ${p(JSON.stringify(value))}`);
@@ -53,6 +53,15 @@ export function auditStatement(t: Tables, query: AuditQuery): Statement {
   for (const field of ['code', 'vendor'] as const) {
     const value = query[field];
     if (value !== undefined) where.push(`${jsonString(field)} = ${p(JSON.stringify(value))}`);
+  }
+  if (query.traceId !== undefined) {
+    // The trace id (AuditQuery.traceId) as the row holds it, JSON text: the whole string, or its
+    // text without the closing quote and then ';' as the start of the row's (JSON escapes are
+    // per character, so a JSON text begins with `"id;` exactly when its string begins with
+    // `id;`). starts_with, not LIKE: the id is never read as a pattern.
+    const json = JSON.stringify(query.traceId);
+    const traceId = jsonString('traceId');
+    where.push(`(${traceId} = ${p(json)} OR starts_with(${traceId}, ${p(`${json.slice(0, -1)};`)}))`);
   }
   const decisions = decisionsOf(query);
   if (decisions !== undefined) {

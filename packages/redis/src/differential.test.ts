@@ -393,6 +393,8 @@ async function fuzz(seed: number, redis: RedisStore, steps: number): Promise<Fuz
   });
   await both(stores, (s) => s.listPending({ now }));
   await both(stores, (s) => s.readAudit({ afterSeq: 7, limit: 5 }));
+  for (const traceId of ['plain', 'plai', 'é中😀', '', '%', '.*'])
+    await both(stores, (s) => s.readAudit({ traceId, limit: 5 }));
   await both(stores, (s) => s.listKeys());
   for (const k of keys) await both(stores, (s) => s.getKey(k.id));
   return { auditRows: rows.length, branches, begins, revocations: revoked.size };

@@ -13,6 +13,8 @@ interface Filters {
   run?: string;
   decision?: string;
   vendor?: string;
+  /** A trace id: rows whose trace id is it, or it followed by `;` and more (`?trace=`). */
+  trace?: string;
 }
 type Common = ConnectOptions & Filters & { json?: boolean };
 
@@ -22,6 +24,7 @@ const filters = (o: Filters) => ({
   run: o.run,
   decision: o.decision,
   vendor: o.vendor,
+  trace: o.trace,
 });
 
 function printRow(out: Output, row: AuditRow): void {

@@ -37,6 +37,14 @@ export function decisionsOf(query: AuditQuery): readonly Decision[] | undefined 
   return decision === undefined ? undefined : typeof decision === 'string' ? [decision] : decision;
 }
 
+/**
+ * Whether a row's trace id belongs to the queried trace: the same string, or it followed by `;`
+ * and the parts an adapter added (see AuditQuery.traceId). Plain string comparison, no pattern.
+ */
+export function inTrace(traceId: string | null | undefined, query: string): boolean {
+  return typeof traceId === 'string' && (traceId === query || traceId.startsWith(`${query};`));
+}
+
 /** Whether a row passes the query's filters and seq bounds (`limit` aside). */
 export function matchesAuditQuery(row: AuditRow, query: AuditQuery): boolean {
   const decisions = decisionsOf(query);
@@ -49,6 +57,7 @@ export function matchesAuditQuery(row: AuditRow, query: AuditQuery): boolean {
     (decisions === undefined || decisions.includes(row.decision)) &&
     (query.code === undefined || row.code === query.code) &&
     (query.vendor === undefined || row.vendor === query.vendor) &&
+    (query.traceId === undefined || inTrace(row.traceId, query.traceId)) &&
     (query.fromTime === undefined || row.time >= query.fromTime) &&
     (query.toTime === undefined || row.time < query.toTime)
   );

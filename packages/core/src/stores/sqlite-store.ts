@@ -51,7 +51,7 @@ CREATE INDEX IF NOT EXISTS sg_checkpoints_in_progress ON sg_checkpoints (json_ex
 -- What a checkpoint created from nothing starts its generation and fence at (see prune).
 CREATE TABLE IF NOT EXISTS sg_checkpoint_floor (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 -- readAudit's filters. seq is the rowid, which every index ends with: within one value, rows
--- come in seq order, so a page is an index range. code and vendor filter the rows found.
+-- come in seq order, so a page is an index range. code, vendor and traceId filter the rows found.
 CREATE INDEX IF NOT EXISTS sg_audit_key ON sg_audit (json_extract(data, '$.keyId'));
 CREATE INDEX IF NOT EXISTS sg_audit_root ON sg_audit (json_extract(data, '$.rootKeyId'));
 CREATE INDEX IF NOT EXISTS sg_audit_run ON sg_audit (json_extract(data, '$.runId'));
@@ -242,6 +242,15 @@ export class SqliteStore extends TransactionalStore {
       const value = query[field];
       if (value !== undefined) filter(`${auditField(field)} = ?`, value);
     }
+    if (query.traceId !== undefined) {
+      // The trace id itself, or it and ';' then more (AuditQuery.traceId): text from `id;` up to
+      // just before `id<` (';' + 1), compared as bytes (BINARY collation), so every string that
+      // begins with `id;` and nothing else. Ranges, not LIKE: the id is never read as a pattern.
+      where.push(
+        `(${auditField('traceId')} = ? OR (${auditField('traceId')} >= ? AND ${auditField('traceId')} < ?))`,
+      );
+      values.push(query.traceId, `${query.traceId};`, `${query.traceId}<`);
+    }
     const decisions = decisionsOf(query);
     if (decisions !== undefined) {
       filter(`${auditField('decision')} IN (SELECT value FROM json_each(?))`, JSON.stringify(decisions));
@@ -322,7 +331,9 @@ export class SqliteStore extends TransactionalStore {
 }
 
 /** The same expressions as the indexes in SCHEMA, so SQLite uses them. */
-function auditField(name: 'keyId' | 'rootKeyId' | 'runId' | 'decision' | 'code' | 'vendor' | 'time'): string {
+function auditField(
+  name: 'keyId' | 'rootKeyId' | 'runId' | 'decision' | 'code' | 'vendor' | 'traceId' | 'time',
+): string {
   return `json_extract(data, '$.${name}')`;
 }
 

@@ -1281,8 +1281,9 @@ export function describeStoreConformance(
       const DECISIONS = ['executed', 'denied', 'replayed', 'needs_approval', 'failed', 'approved'] as const;
 
       /**
-       * Fourteen rows across three keys of two roots, two runs, every decision and two vendors.
-       * Row 8's clock ran behind (time below row 7's), so time is not seq.
+       * Fourteen rows across three keys of two roots, two runs, every decision, two vendors and
+       * trace ids as adapters write them. Row 8's clock ran behind (time below row 7's), so time
+       * is not seq.
        */
       function fixture(): AuditEntry[] {
         return Array.from({ length: 14 }, (_, i) => {
@@ -1297,6 +1298,9 @@ export function describeStoreConformance(
             // The denials (seq 2, 8, 14) alternate between two codes.
             code: decision === 'denied' ? (i % 12 === 1 ? 'cap_exceeded' : 'key_revoked') : decision,
             vendor: ['stripe', 'twilio', 'stripe', null, 'twilio'][i % 5] as string | null,
+            traceId: ['trace_abc', 'trace_abc;group=g1', 'trace_ab', null, 'trace_abcd', 'a1;thread=t'][
+              i % 6
+            ] as string | null,
           };
         });
       }
@@ -1318,6 +1322,14 @@ export function describeStoreConformance(
           if (decisions !== undefined && !decisions.includes(e.decision)) return;
           if (query.code !== undefined && e.code !== query.code) return;
           if (query.vendor !== undefined && e.vendor !== query.vendor) return;
+          if (query.traceId !== undefined) {
+            const t = e.traceId;
+            if (
+              t === null ||
+              (t !== query.traceId && t.slice(0, query.traceId.length + 1) !== `${query.traceId};`)
+            )
+              return;
+          }
           if (query.fromTime !== undefined && e.time < query.fromTime) return;
           if (query.toTime !== undefined && e.time >= query.toTime) return;
           seqs.push(seq);
@@ -1341,6 +1353,7 @@ export function describeStoreConformance(
         ['a list of decisions', { decision: ['replayed', 'failed'] }],
         ['code', { code: 'cap_exceeded' }],
         ['vendor', { vendor: 'twilio' }],
+        ['traceId (itself, or followed by ;)', { traceId: 'trace_abc' }],
         ['fromTime (inclusive)', { fromTime: T + 7000 }],
         ['toTime (exclusive)', { toTime: T + 7000 }],
         ['a time range', { fromTime: T + 6000, toTime: T + 7000 }],
@@ -1350,6 +1363,7 @@ export function describeStoreConformance(
           { rootKeyId: 'root_1', vendor: 'stripe', fromTime: T + 2000, toTime: T + 12_000 },
         ],
         ['runId and code', { runId: 'run-1', code: 'key_revoked' }],
+        ['traceId and keyId', { traceId: 'trace_abc', keyId: 'key_b' }],
         ['seq bounds and a filter', { afterSeq: 2, beforeSeq: 12, keyId: 'key_c' }],
       ];
 
@@ -1406,6 +1420,63 @@ export function describeStoreConformance(
         expect(await seqs({ beforeSeq: 10, limit: 3 })).toEqual([7, 8, 9]);
         expect(await seqs({ afterSeq: 7, beforeSeq: 10, limit: 5 })).toEqual([8, 9]);
         expect(await seqs({ keyId: 'key_a', beforeSeq: 10, limit: 2 })).toEqual([4, 7]);
+      });
+
+      it('finds a trace by its id: the id itself or followed by ;, exactly, never as a pattern', async () => {
+        const store = await factory();
+        const traceIds = [
+          /* 1 */ 'trace_abc',
+          /* 2 */ 'trace_abc;group=grp_1', // OpenAI Agents
+          /* 3 */ 'trace_ab',
+          /* 4 */ 'trace_abcd',
+          /* 5 */ 'TRACE_ABC',
+          /* 6 */ null,
+          /* 7 */ 'a1b2;thread=th_1;resource=res_1', // Mastra
+          /* 8 */ 'thread=th_2;resource=res_2', // Mastra, no trace
+          /* 9 */ '100%_done\\x',
+          /* 10 */ '100%_done\\x;group=g',
+          /* 11 */ '100abc_done\\x',
+          /* 12 */ 'trace_abc\\;x',
+          /* 13 */ 'trace_abc;',
+          /* 14 */ 'é中😀;group=g',
+          /* 15 */ 'trace_abc group',
+          /* 16 */ 'trace_abc;group=grp_2',
+        ];
+        for (const [i, traceId] of traceIds.entries()) {
+          await store.appendAudit({ ...chargeAudit(i < 15 ? 'key_a' : 'key_b', `t${i}`, T + i), traceId });
+        }
+        const seqs = async (query: AuditQuery) => (await store.readAudit(query)).map((r) => r.seq);
+        expect(await seqs({ traceId: 'trace_abc' })).toEqual([1, 2, 13, 16]);
+        expect(await seqs({ traceId: 'trace_ab' })).toEqual([3]); // a near miss is no prefix
+        expect(await seqs({ traceId: 'trace_abc;group=grp_1' })).toEqual([2]);
+        expect(await seqs({ traceId: 'trace_abc;group=grp' })).toEqual([]);
+        expect(await seqs({ traceId: 'a1b2' })).toEqual([7]);
+        expect(await seqs({ traceId: 'a1b2;thread=th_1' })).toEqual([7]);
+        expect(await seqs({ traceId: 'thread=th_2' })).toEqual([8]);
+        expect(await seqs({ traceId: '100%_done\\x' })).toEqual([9, 10]);
+        expect(await seqs({ traceId: 'trace_abc\\' })).toEqual([12]);
+        expect(await seqs({ traceId: 'é中😀' })).toEqual([14]);
+        // Nothing is a pattern: %, _, \, * and regular expressions are plain characters.
+        for (const traceId of [
+          '%',
+          '_',
+          '100%',
+          '100%_done%',
+          'trace%',
+          'trace_a_c',
+          'trace\\_abc',
+          '.*',
+          'trace_abc|x',
+          'trace_abc.*',
+          '*',
+          '\\',
+          'trace_abc;%',
+        ])
+          expect(await seqs({ traceId })).toEqual([]);
+        expect(await seqs({ traceId: 'trace_abc', keyId: 'key_b' })).toEqual([16]);
+        expect(await seqs({ traceId: 'trace_abc', afterSeq: 1, limit: 2 })).toEqual([2, 13]);
+        expect(await seqs({ traceId: 'trace_abc', beforeSeq: 16, limit: 2 })).toEqual([2, 13]);
+        await store.close();
       });
 
       it('answers an empty page: past the end, a limit of 0, an empty decision list, no match', async () => {
