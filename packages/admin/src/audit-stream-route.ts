@@ -1,9 +1,10 @@
 import type { AuditRow } from '@spendguard/core';
+import { inTrace } from '@spendguard/core/store-kit';
 import { z } from 'zod';
 import { AdminError } from './admin-error.ts';
-import { auditFilters, parseQuery } from './admin-requests.ts';
+import { parseQuery } from './admin-requests.ts';
 import type { AdminEvent, AuditFeed, FeedItem } from './audit-feed.ts';
-import { auditQuery } from './audit-routes.ts';
+import { auditQuery, auditQueryFilters } from './audit-routes.ts';
 import type { Route } from './router.ts';
 
 /** How many matching rows a new listener gets first, by default: the newest ones. */
@@ -11,8 +12,17 @@ const DEFAULT_BACKLOG = 50;
 /** A comment line this often keeps proxies and browsers from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
 
-const streamFilters = auditFilters
-  .pick({ key: true, root: true, run: true, decision: true, code: true, vendor: true, after: true })
+const streamFilters = auditQueryFilters
+  .pick({
+    key: true,
+    root: true,
+    run: true,
+    decision: true,
+    code: true,
+    vendor: true,
+    trace: true,
+    after: true,
+  })
   .extend({ backlog: z.coerce.number().int().min(0).max(1000).optional() });
 type StreamFilters = z.infer<typeof streamFilters>;
 
@@ -23,18 +33,20 @@ function rowMatches(f: StreamFilters, row: AuditRow): boolean {
     (f.run === undefined || row.runId === f.run) &&
     (f.vendor === undefined || row.vendor === f.vendor) &&
     (f.code === undefined || row.code === f.code) &&
+    (f.trace === undefined || inTrace(row.traceId, f.trace)) &&
     (f.decision === undefined || f.decision.includes(row.decision))
   );
 }
 
-/** Admin events show unless a filter they cannot match (run, vendor, decision, code) is set. */
+/** Admin events show unless a filter they cannot match (run, vendor, decision, code, trace) is set. */
 function eventMatches(f: StreamFilters, event: AdminEvent): boolean {
   return (
     (f.key === undefined || f.key === event.keyId) &&
     f.run === undefined &&
     f.vendor === undefined &&
     f.decision === undefined &&
-    f.code === undefined
+    f.code === undefined &&
+    f.trace === undefined
   );
 }
 
@@ -42,7 +54,7 @@ function eventMatches(f: StreamFilters, event: AdminEvent): boolean {
  * `GET /v1/audit/stream`: server-sent events. `event: row` (id: its seq) for each audit row as it is
  * written, the newest `backlog` matching ones first (or, given `after` / `Last-Event-ID`, those
  * after it); `event: admin` for what the admin listener did (a key revoked). Same filters as
- * `/v1/audit`: key, root, run, vendor, decision, code.
+ * `/v1/audit`: key, root, run, vendor, decision, code, trace.
  */
 export function auditStreamRoute(feed: AuditFeed): Route {
   return {

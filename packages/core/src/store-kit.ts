@@ -37,6 +37,7 @@ export {
   auditPage,
   checkKeyQuery,
   decisionsOf,
+  inTrace,
   keyState,
   matchesAuditQuery,
   matchesKeyQuery,

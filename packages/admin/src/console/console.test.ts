@@ -191,4 +191,40 @@ describe('GET /v1/audit/stream and /v1/spend/series (Bearer token, for scripts t
     expect(body.series).toEqual([{ rootKeyId: root.id, usd: expect.any(Array) }]);
     expect(body.series[0]?.usd.at(-1)).toBe(3);
   });
+
+  it("filters by trace: one trace's rows (and its ';' parts), in the backlog and live; no admin events", async () => {
+    const root = await world.guard.keys.issueRoot({ policy: 'billing' });
+    const pay = (cents: number, traceId: string) =>
+      world.guard.execute({ ...world.charge(root.token, cents, `cus_${cents}`), traceId }, async () => ({
+        id: `ch_${cents}`,
+      }));
+    await pay(300, 'trace_abc;group=g1');
+    await pay(400, 'trace_abcd');
+    const abort = new AbortController();
+    const response = await fetch(`${served.url}/v1/audit/stream?trace=trace_abc`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: abort.signal,
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>)
+      .pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = '';
+    const until = async (needle: string) => {
+      const deadline = Date.now() + 3000;
+      while (!text.includes(needle) && Date.now() < deadline) text += (await reader.read()).value ?? '';
+      expect(text).toContain(needle);
+    };
+    await until('"traceId":"trace_abc;group=g1"');
+    await pay(500, 'trace_abcd');
+    await pay(600, 'trace_abc');
+    await fetch(`${served.url}/v1/keys/${root.id}/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    await until('"traceId":"trace_abc"');
+    abort.abort();
+    const traces = [...text.matchAll(/"traceId":"([^"]*)"/g)].map((m) => m[1]);
+    expect(traces).toEqual(['trace_abc;group=g1', 'trace_abc']);
+    expect(text).not.toContain('event: admin');
+  });
 });
