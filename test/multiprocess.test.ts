@@ -6,10 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createGuard, type PolicyDocument } from '@spendguard/core';
+import { createGuard } from '@spendguard/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { race } from './support/race.ts';
-import type { WorkerConfig } from './support/race-worker.ts';
+import { capRace, duplicateRace, race, racePolicies } from './support/race.ts';
 import type { RevokeWorkerConfig } from './support/revoke-worker.ts';
 import { sharedStores } from './support/shared-stores.ts';
 
@@ -18,10 +17,6 @@ const backends = sharedStores();
 afterAll(async () => {
   for (const backend of backends) await backend.cleanup();
 });
-
-function policies(capUsd: number): PolicyDocument {
-  return { policies: { billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perKey: capUsd } } } };
-}
 
 /**
  * The cap races: $2.35 a call. SQLite (issue: 4 × 50 for a cap admitting 37, $86.95 < $88 < $89.30);
@@ -36,25 +31,16 @@ const CAP_RACES = {
 describe.each(backends)('four OS processes sharing one $name store', (backend) => {
   async function setup(label: string, capUsd: number) {
     const { spec, store } = await backend.open(label);
-    const guard = createGuard({ policies: policies(capUsd), store });
+    const guard = createGuard({ policies: racePolicies(capUsd), store });
     const root = await guard.keys.issueRoot({ policy: 'billing' });
-    const base = { store: spec, policies: policies(capUsd), token: root.token } as const;
+    const base = { store: spec, policies: racePolicies(capUsd), token: root.token } as const;
     return { guard, root, base };
   }
 
   const cap = CAP_RACES[backend.name];
   it(`admit exactly ${cap.admitted} of ${4 * cap.calls} calls racing for one cap, 0 overspend to the cent`, async () => {
     const { guard, root, base } = await setup('cap', cap.capUsd);
-    const configs: WorkerConfig[] = [0, 1, 2, 3].map((worker) => ({
-      ...base,
-      mode: 'distinct',
-      calls: cap.calls,
-      cents: 235,
-      worker,
-      vendorDelayMs: 1,
-      startJitterMs: 100, // spread the starts so the processes' calls interleave, even on a loaded machine
-    }));
-    const reports = await race(configs);
+    const reports = await race(capRace(base, cap.calls));
     const executed = reports.reduce((n, r) => n + (r.decisions.executed ?? 0), 0);
     const capped = reports.reduce((n, r) => n + (r.decisions.cap_exceeded ?? 0), 0);
     expect(executed).toBe(cap.admitted);
@@ -70,15 +56,7 @@ describe.each(backends)('four OS processes sharing one $name store', (backend) =
 
   it('run the vendor once for 4 × 25 identical calls, and every call gets its result', async () => {
     const { guard, base } = await setup('dup', 1000);
-    const configs: WorkerConfig[] = [0, 1, 2, 3].map((worker) => ({
-      ...base,
-      mode: 'identical',
-      calls: 25,
-      cents: 500,
-      worker,
-      vendorDelayMs: 50,
-    }));
-    const reports = await race(configs);
+    const reports = await race(duplicateRace(base));
     expect(reports.reduce((n, r) => n + r.vendorCalls, 0)).toBe(1);
     const ids = reports.flatMap((r) => r.resultIds);
     expect(ids).toHaveLength(100);

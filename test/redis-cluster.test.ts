@@ -4,11 +4,10 @@
  * for many identical calls, with every key the race wrote in the store's one slot.
  */
 import { fileURLToPath } from 'node:url';
-import { createGuard, type PolicyDocument } from '@spendguard/core';
+import { createGuard } from '@spendguard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterStore, startCluster, type TestCluster } from '../packages/redis/src/cluster-support.ts';
-import { race } from './support/race.ts';
-import type { WorkerConfig } from './support/race-worker.ts';
+import { capRace, duplicateRace, race, racePolicies } from './support/race.ts';
 import type { RedisClusterStoreArgs } from './support/redis-cluster-store-factory.ts';
 import { testPrefix } from './support/redis-store-factory.ts';
 
@@ -29,21 +28,17 @@ afterAll(async () => {
   await cluster?.stop();
 }, 30_000);
 
-function policies(capUsd: number): PolicyDocument {
-  return { policies: { billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perKey: capUsd } } } };
-}
-
 describe('four OS processes sharing one store on a 3-master Redis Cluster', () => {
   async function setup(label: string, capUsd: number, tagIndex: number) {
     const [hashTag, master] = tags[tagIndex] as [string, string];
     const args: RedisClusterStoreArgs = { nodes: [...cluster.nodes], prefix: testPrefix(label), hashTag };
     const store = new ClusterStore(args.nodes, args);
     stores.push(store);
-    const guard = createGuard({ policies: policies(capUsd), store });
+    const guard = createGuard({ policies: racePolicies(capUsd), store });
     const root = await guard.keys.issueRoot({ policy: 'billing' });
     const base = {
       store: { kind: 'module', path: FACTORY, args },
-      policies: policies(capUsd),
+      policies: racePolicies(capUsd),
       token: root.token,
     } as const;
     return { guard, root, base, args, master };
@@ -63,16 +58,7 @@ describe('four OS processes sharing one store on a 3-master Redis Cluster', () =
   // $2.35 a call, 4 × 100 calls for a cap admitting 137: $321.95 < $322 < $324.30.
   it('admit exactly 137 of 400 calls racing for one cap, 0 overspend to the cent', async () => {
     const { guard, root, base, args, master } = await setup('cluster-cap', 322, 0);
-    const configs: WorkerConfig[] = [0, 1, 2, 3].map((worker) => ({
-      ...base,
-      mode: 'distinct',
-      calls: 100,
-      cents: 235,
-      worker,
-      vendorDelayMs: 1,
-      startJitterMs: 100,
-    }));
-    const reports = await race(configs);
+    const reports = await race(capRace(base, 100));
     const executed = reports.reduce((n, r) => n + (r.decisions.executed ?? 0), 0);
     const capped = reports.reduce((n, r) => n + (r.decisions.cap_exceeded ?? 0), 0);
     expect(executed).toBe(137);
@@ -89,15 +75,7 @@ describe('four OS processes sharing one store on a 3-master Redis Cluster', () =
   it('run the vendor once for 4 × 25 identical calls, on a store on another master', async () => {
     const { guard, base, args, master } = await setup('cluster-dup', 1000, 1);
     expect(master).not.toBe(tags[0]?.[1]);
-    const configs: WorkerConfig[] = [0, 1, 2, 3].map((worker) => ({
-      ...base,
-      mode: 'identical',
-      calls: 25,
-      cents: 500,
-      worker,
-      vendorDelayMs: 50,
-    }));
-    const reports = await race(configs);
+    const reports = await race(duplicateRace(base));
     expect(reports.reduce((n, r) => n + r.vendorCalls, 0)).toBe(1);
     const ids = reports.flatMap((r) => r.resultIds);
     expect(ids).toHaveLength(100);

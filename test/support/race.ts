@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { PolicyDocument } from '@spendguard/core';
 import type { WorkerConfig, WorkerReport } from './race-worker.ts';
 
 const WORKER = fileURLToPath(new URL('./race-worker.ts', import.meta.url));
@@ -38,4 +39,37 @@ export async function race(configs: WorkerConfig[], timeoutMs = 60_000): Promise
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What every worker of one race shares: its store, the policies and the root key's token. */
+export type RaceBase = Pick<WorkerConfig, 'store' | 'policies' | 'token'>;
+
+/** Stripe charges capped per key at `capUsd`: the policy every race runs under. */
+export function racePolicies(capUsd: number): PolicyDocument {
+  return { policies: { billing: { stripe: { allow: ['POST /v1/charges'] }, caps: { perKey: capUsd } } } };
+}
+
+/** The cap race: four workers, `calls` distinct $2.35 charges each, their starts spread over 100 ms. */
+export function capRace(base: RaceBase, calls: number): WorkerConfig[] {
+  return [0, 1, 2, 3].map((worker) => ({
+    ...base,
+    mode: 'distinct',
+    calls,
+    cents: 235,
+    worker,
+    vendorDelayMs: 1,
+    startJitterMs: 100, // so the processes' calls interleave, even on a loaded machine
+  }));
+}
+
+/** The duplicate race: four workers, the same $5 charge 25 times each, the vendor taking 50 ms. */
+export function duplicateRace(base: RaceBase): WorkerConfig[] {
+  return [0, 1, 2, 3].map((worker) => ({
+    ...base,
+    mode: 'identical',
+    calls: 25,
+    cents: 500,
+    worker,
+    vendorDelayMs: 50,
+  }));
 }

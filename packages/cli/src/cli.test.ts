@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createGuard, SqliteStore, VendorCallError } from '@spendguard/core';
+import { chargeAudit } from '@spendguard/core/testing';
 import { USAGE } from '@spendguard/mcp';
 import { createFakeStripe, type FakeServer } from '@spendguard/testkit';
 import type { Command } from 'commander';
@@ -489,29 +490,7 @@ describe('audit by trace', () => {
       null,
     ];
     for (const [i, traceId] of traceIds.entries()) {
-      await store.appendAudit({
-        time: Date.UTC(2026, 10, 1) + i,
-        keyId: 'key_1',
-        rootKeyId: 'key_1',
-        runId: null,
-        agentId: null,
-        toolCallId: null,
-        vendor: 'stripe',
-        operation: 'POST /v1/charges',
-        idempotencyKey: `k${i}`,
-        decision: 'executed',
-        code: 'executed',
-        message: null,
-        estimatedCostUsd: 1,
-        actualCostUsd: 1,
-        actualCostIsEstimate: false,
-        amount: 1,
-        currency: 'usd',
-        upstreamStatus: 200,
-        upstreamObjectId: null,
-        latencyMs: 5,
-        traceId,
-      });
+      await store.appendAudit({ ...chargeAudit('key_1', `k${i}`, Date.UTC(2026, 10, 1) + i), traceId });
     }
     await store.close();
     const onStore = (args: string[]) => cli([...args, '--store', `sqlite:${file}`]);

@@ -13,6 +13,7 @@ import {
   beginBranch,
   FINISH_BRANCHES,
   finishBranch,
+  testKeyRecord,
 } from '@spendguard/core/testing';
 import fc from 'fast-check';
 import pg from 'pg';
@@ -200,21 +201,7 @@ interface Call {
   capDefect: boolean;
 }
 
-function keyRecord(id: string, parent: KeyRecord | null): KeyRecord {
-  return {
-    id,
-    parentId: parent?.id ?? null,
-    rootId: parent?.rootId ?? id,
-    chain: [...(parent?.chain ?? []), id],
-    policy: 'p',
-    narrowing: null,
-    name: 'name é "q"',
-    runId: null,
-    createdAt: 1,
-    expiresAt: null,
-    revokedAt: null,
-  };
-}
+const keyRecord = (id: string, parent: KeyRecord | null) => testKeyRecord(id, parent, { name: 'name é "q"' });
 
 const pick = <T>(items: readonly T[], n: number): T => items[n % items.length] as T;
 /** The step's i-th choice number. */

@@ -11,7 +11,7 @@ import {
   VendorCallError,
   verifyAuditChain,
 } from '@spendguard/core';
-import { chargeAudit, describeStoreConformance } from '@spendguard/core/testing';
+import { chargeAudit, describeStoreConformance, testKeyRecord } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres-store.ts';
@@ -485,19 +485,7 @@ describe('postgres store', () => {
         approval: null,
         audit: entry,
       });
-    await store.insertKey({
-      id: 'key_a',
-      parentId: null,
-      rootId: 'key_a',
-      chain: ['key_a'],
-      policy: 'p',
-      narrowing: null,
-      name: null,
-      runId: null,
-      createdAt: T,
-      expiresAt: null,
-      revokedAt: null,
-    });
+    await store.insertKey(testKeyRecord('key_a', null, { createdAt: T }));
     expect(await replay('cp_flight', inFlight.key)).toEqual({
       kind: 'replay',
       checkpoint: await store.getCheckpoint('cp_flight'),
@@ -550,19 +538,7 @@ describe('postgres store', () => {
     // Rows as version 4 wrote them (seq, hash, data: the tables of version 3), made by a store
     // elsewhere: a chain of three, and a call begun, not yet settled.
     const before = await db.store({ schema: db.schema() });
-    await before.insertKey({
-      id: 'key_a',
-      parentId: null,
-      rootId: 'key_a',
-      chain: ['key_a'],
-      policy: 'p',
-      narrowing: null,
-      name: null,
-      runId: null,
-      createdAt: T,
-      expiresAt: null,
-      revokedAt: null,
-    });
+    await before.insertKey(testKeyRecord('key_a', null, { createdAt: T }));
     await before.appendAudit({ ...entry, time: T, message: 'nul \u0000 "keyId":"key_b"' });
     await before.appendAudit({ ...entry, time: T + 1, keyId: 'key_b', runId: 'run-1', decision: 'denied' });
     const window = {

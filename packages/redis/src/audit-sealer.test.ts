@@ -4,7 +4,7 @@ import { chargeAudit } from '@spendguard/core/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
-import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
+import { TEST_REDIS_URL, testStores } from './test-helpers.ts';
 
 /**
  * Rows are appended unlinked in each atomic step and linked by a sealer right after. These pin
@@ -12,28 +12,12 @@ import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
  * whatever interleaving; a row deleted before it was linked is still named by verify.
  */
 
-const runPrefix = testPrefix('sealer');
 const admin = new Redis(TEST_REDIS_URL);
-const opened: RedisStore[] = [];
-let n = 0;
-
-afterAll(async () => {
-  await Promise.all(opened.map((s) => s.close()));
-  const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
-  await sweeper.clear();
-  await sweeper.close();
-  await admin.quit();
-});
-
-function prefix(): string {
-  return `${runPrefix}${n++}:`;
-}
-
-function open(prefixed: string, options: RedisStoreOptions = {}): RedisStore {
-  const store = new RedisStore({ url: TEST_REDIS_URL, prefix: prefixed, ...options });
-  opened.push(store);
-  return store;
-}
+afterAll(() => admin.quit());
+const stores = testStores('sealer');
+const prefix = stores.prefix;
+const open = (prefixed: string, options: RedisStoreOptions = {}) =>
+  stores.open({ ...options, prefix: prefixed });
 
 /** A store whose own timer never fires during a test: only reads and explicit seals link rows. */
 const NEVER = { sealDelayMs: 3_600_000 };

@@ -15,10 +15,11 @@ import {
   beginBranch,
   FINISH_BRANCHES,
   finishBranch,
+  testKeyRecord,
 } from '@spendguard/core/testing';
-import { afterAll, describe, expect, it } from 'vitest';
-import { RedisStore } from './redis-store.ts';
-import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
+import { describe, expect, it } from 'vitest';
+import type { RedisStore } from './redis-store.ts';
+import { testStores } from './test-helpers.ts';
 
 /**
  * The Lua scripts are a port of core's state-tx.ts. Here the same operations run against core's
@@ -32,21 +33,7 @@ import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
  * every branch is reached, in every seed.
  */
 
-const runPrefix = testPrefix('differential');
-let n = 0;
-const opened: RedisStore[] = [];
-afterAll(async () => {
-  await Promise.all(opened.map((s) => s.close()));
-  const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
-  await sweeper.clear();
-  await sweeper.close();
-});
-
-function openRedis(options: { hashTag?: string } = {}): RedisStore {
-  const store = new RedisStore({ url: TEST_REDIS_URL, prefix: `${runPrefix}${n++}:`, ...options });
-  opened.push(store);
-  return store;
-}
+const { open: openRedis } = testStores('differential');
 
 /** A small deterministic PRNG (mulberry32), so a failure replays. */
 function prng(seed: number) {
@@ -74,21 +61,7 @@ const AWKWARD_STRINGS = [
   null,
 ] as const;
 
-function key(id: string, parent: KeyRecord | null): KeyRecord {
-  return {
-    id,
-    parentId: parent?.id ?? null,
-    rootId: parent?.rootId ?? id,
-    chain: [...(parent?.chain ?? []), id],
-    policy: 'p',
-    narrowing: null,
-    name: 'name é',
-    runId: null,
-    createdAt: 1,
-    expiresAt: null,
-    revokedAt: null,
-  };
-}
+const key = (id: string, parent: KeyRecord | null) => testKeyRecord(id, parent, { name: 'name é' });
 
 /** Strings a Redis hash field keeps exactly (valid Unicode), as a checkpoint's vendor and operation. */
 const HASH_STRINGS = AWKWARD_STRINGS.filter((x) => !x?.includes('lone'));

@@ -11,27 +11,12 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Connections } from './connections.ts';
 import { BEGIN, FINISH, type LuaScript } from './lua/scripts.ts';
-import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
-import { TEST_REDIS_URL, testPrefix } from './test-helpers.ts';
+import { RedisStore } from './redis-store.ts';
+import { TEST_REDIS_URL, testStores } from './test-helpers.ts';
 
-const runPrefix = testPrefix('specific');
 const admin = new Redis(TEST_REDIS_URL);
-const opened: RedisStore[] = [];
-let n = 0;
-
-afterAll(async () => {
-  await Promise.all(opened.map((s) => s.close()));
-  const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
-  await sweeper.clear();
-  await sweeper.close();
-  await admin.quit();
-});
-
-function open(options: RedisStoreOptions = {}): RedisStore {
-  const store = new RedisStore({ url: TEST_REDIS_URL, prefix: `${runPrefix}${n++}:`, ...options });
-  opened.push(store);
-  return store;
-}
+afterAll(() => admin.quit());
+const { open } = testStores('specific');
 
 const POLICIES: PolicyDocument = {
   policies: {

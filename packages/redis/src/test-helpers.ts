@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ConformanceOptions } from '@spendguard/core/testing';
 import type { Cluster, Redis } from 'ioredis';
-import type { RedisStore } from './redis-store.ts';
+import { afterAll } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
 
 /** The Redis the tests use: the machine's own, unless SPENDGUARD_TEST_REDIS_URL says otherwise. */
 export const TEST_REDIS_URL = process.env.SPENDGUARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -9,6 +10,31 @@ export const TEST_REDIS_URL = process.env.SPENDGUARD_TEST_REDIS_URL ?? 'redis://
 /** A key prefix no other test run shares, so runs never collide and each can clean up after itself. */
 export function testPrefix(label: string): string {
   return `sgtest:${label}:${process.pid}:${randomBytes(4).toString('hex')}:`;
+}
+
+/**
+ * The stores of one test file, each under a prefix of its own below the file's: after the file,
+ * every store opened here is closed and every key under the file's prefix removed.
+ */
+export function testStores(label: string) {
+  const runPrefix = testPrefix(label);
+  const opened: RedisStore[] = [];
+  let n = 0;
+  afterAll(async () => {
+    await Promise.all(opened.map((s) => s.close()));
+    const sweeper = new RedisStore({ url: TEST_REDIS_URL, prefix: runPrefix });
+    await sweeper.clear();
+    await sweeper.close();
+  });
+  /** A fresh prefix under the file's. */
+  const prefix = () => `${runPrefix}${n++}:`;
+  /** A store on the test Redis, under a fresh prefix unless `options.prefix` names one. */
+  const open = (options: RedisStoreOptions = {}): RedisStore => {
+    const store = new RedisStore({ url: TEST_REDIS_URL, prefix: prefix(), ...options });
+    opened.push(store);
+    return store;
+  };
+  return { prefix, open };
 }
 
 /**

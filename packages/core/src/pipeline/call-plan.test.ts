@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../policy.ts';
 import type { KeyRecord } from '../store.ts';
+import { testKeyRecord } from '../testing/key-record.ts';
 import type { AuthenticatedKey } from '../vault-keys.ts';
 import { emptyAudit } from './audit-entries.ts';
 import {
@@ -18,21 +19,8 @@ import {
 
 const NOW = Date.parse('2026-11-24T10:15:00.000Z');
 
-function key(id: string, parent: KeyRecord | null, runId: string | null = null): KeyRecord {
-  return {
-    id,
-    parentId: parent?.id ?? null,
-    rootId: parent?.rootId ?? id,
-    chain: [...(parent?.chain ?? []), id],
-    policy: 'p',
-    narrowing: null,
-    name: null,
-    runId,
-    createdAt: 0,
-    expiresAt: null,
-    revokedAt: null,
-  };
-}
+const key = (id: string, parent: KeyRecord | null, runId: string | null = null) =>
+  testKeyRecord(id, parent, { runId, createdAt: 0 });
 
 const policy = resolvePolicy('p', {
   stripe: { allow: ['POST /v1/charges'] },

@@ -6,6 +6,7 @@ export {
   type StoreFactory,
 } from './conformance.ts';
 export { FakeClock } from './fake-clock.ts';
+export { testKeyRecord } from './key-record.ts';
 export {
   BEGIN_BRANCHES,
   type Branch,
