@@ -155,15 +155,13 @@ describe('the console with a session', () => {
 });
 
 describe('GET /v1/audit/stream and /v1/spend/series (Bearer token, for scripts too)', () => {
-  it('streams the backlog, then new rows and revocations as server-sent events', async () => {
-    const root = await world.guard.keys.issueRoot({ policy: 'billing' });
-    await world.pay(root.token, 100, 'cus_a');
-    const abort = new AbortController();
-    const response = await fetch(`${served.url}/v1/audit/stream?backlog=10`, {
+  /** The audit stream with this query; `until` reads it until a text arrives (3 s at most) and returns all read. */
+  async function openStream(query: string) {
+    const controller = new AbortController();
+    const response = await fetch(`${served.url}/v1/audit/stream?${query}`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      signal: abort.signal,
+      signal: controller.signal,
     });
-    expect(response.headers.get('content-type')).toContain('text/event-stream');
     const reader = (response.body as ReadableStream<Uint8Array>)
       .pipeThrough(new TextDecoderStream())
       .getReader();
@@ -172,7 +170,16 @@ describe('GET /v1/audit/stream and /v1/spend/series (Bearer token, for scripts t
       const deadline = Date.now() + 3000;
       while (!text.includes(needle) && Date.now() < deadline) text += (await reader.read()).value ?? '';
       expect(text).toContain(needle);
+      return text;
     };
+    return { response, until, abort: () => controller.abort() };
+  }
+
+  it('streams the backlog, then new rows and revocations as server-sent events', async () => {
+    const root = await world.guard.keys.issueRoot({ policy: 'billing' });
+    await world.pay(root.token, 100, 'cus_a');
+    const { response, until, abort } = await openStream('backlog=10');
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
     await until('id: 1\nevent: row');
     await world.pay(root.token, 200, 'cus_b');
     await until('id: 2\nevent: row');
@@ -180,9 +187,8 @@ describe('GET /v1/audit/stream and /v1/spend/series (Bearer token, for scripts t
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
-    await until('event: admin\ndata: {"type":"key_revoked"');
-    expect(text).toContain('"by":"admin api"');
-    abort.abort();
+    expect(await until('event: admin\ndata: {"type":"key_revoked"')).toContain('"by":"admin api"');
+    abort();
     const series = await fetch(`${served.url}/v1/spend/series?window=day`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
@@ -200,20 +206,7 @@ describe('GET /v1/audit/stream and /v1/spend/series (Bearer token, for scripts t
       }));
     await pay(300, 'trace_abc;group=g1');
     await pay(400, 'trace_abcd');
-    const abort = new AbortController();
-    const response = await fetch(`${served.url}/v1/audit/stream?trace=trace_abc`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      signal: abort.signal,
-    });
-    const reader = (response.body as ReadableStream<Uint8Array>)
-      .pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = '';
-    const until = async (needle: string) => {
-      const deadline = Date.now() + 3000;
-      while (!text.includes(needle) && Date.now() < deadline) text += (await reader.read()).value ?? '';
-      expect(text).toContain(needle);
-    };
+    const { until, abort } = await openStream('trace=trace_abc');
     await until('"traceId":"trace_abc;group=g1"');
     await pay(500, 'trace_abcd');
     await pay(600, 'trace_abc');
@@ -221,8 +214,8 @@ describe('GET /v1/audit/stream and /v1/spend/series (Bearer token, for scripts t
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
-    await until('"traceId":"trace_abc"');
-    abort.abort();
+    const text = await until('"traceId":"trace_abc"');
+    abort();
     const traces = [...text.matchAll(/"traceId":"([^"]*)"/g)].map((m) => m[1]);
     expect(traces).toEqual(['trace_abc;group=g1', 'trace_abc']);
     expect(text).not.toContain('event: admin');
