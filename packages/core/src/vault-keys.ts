@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sha256Hex } from './canonical-json.ts';
 import { type Duration, parseDuration } from './duration.ts';
 import { SpendguardError, StoreUnavailableError } from './errors.ts';
@@ -229,7 +229,7 @@ export class VaultKeys {
         this.#tokens.set(tokenId, stored);
       }
     }
-    const presented = Buffer.from(sha256Hex(secret), 'hex');
+    const presented = hash('sha256', secret, 'buffer');
     if (!stored || stored.hash.length !== presented.length || !timingSafeEqual(stored.hash, presented)) {
       return { code: 'key_unknown', message: 'the vault key is not known' };
     }
