@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { sha256Hex } from './canonical-json.ts';
+import { jsonQuote, sha256Hex } from './canonical-json.ts';
 import type { AuditAnchor, AuditEntry, AuditHead, AuditRow } from './store.ts';
 
 /**
@@ -51,9 +51,11 @@ export function hashedText(entry: AuditEntry, seq: number): string {
     // Own fields only, as the spread in `{ ...entry, seq }` copies.
     const value: unknown = Object.hasOwn(entry, field) ? entry[field] : undefined;
     const json =
-      typeof value === 'object' && value !== null
-        ? JSON.stringify(value, HASHED_FIELDS)
-        : JSON.stringify(value);
+      typeof value === 'string'
+        ? jsonQuote(value)
+        : typeof value === 'object' && value !== null
+          ? JSON.stringify(value, HASHED_FIELDS)
+          : JSON.stringify(value);
     if (json !== undefined) text += `,"${field}":${json}`;
   }
   return `${text}}`;

@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, contentHash } from './canonical-json.ts';
+import { canonicalJson, contentHash, jsonQuote } from './canonical-json.ts';
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and drops undefined members', () => {
@@ -94,6 +94,23 @@ describe('canonicalJson properties', () => {
         expect(JSON.parse(canonicalJson(record))).toEqual(JSON.parse(JSON.stringify(record)));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('jsonQuote writes every string as JSON.stringify does (controls, quotes, lone surrogates, any code point)', () => {
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.string({
+        unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)),
+        maxLength: 12,
+      }),
+      fc.string({ unit: fc.integer({ min: 0xd700, max: 0xe000 }).map((c) => String.fromCharCode(c)) }),
+    );
+    fc.assert(
+      fc.property(text, (value) => {
+        expect(jsonQuote(value)).toBe(JSON.stringify(value));
+      }),
+      { numRuns: 2000 },
     );
   });
 });

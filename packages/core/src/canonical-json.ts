@@ -33,12 +33,13 @@ export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}
 function write(value: unknown, form: boolean, at: (string | number)[]): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(isAscii(value) ? value : value.normalize('NFC'));
+      return isAscii(value) ? jsonQuote(value) : JSON.stringify(value.normalize('NFC'));
     case 'number':
       if (!Number.isFinite(value)) {
         throw new TypeError(`canonicalJson: ${value} at ${pathOf(at)} is not representable in JSON`);
       }
-      return form ? JSON.stringify(String(value)) : JSON.stringify(value);
+      // A finite number's text has no character JSON escapes.
+      return form ? `"${value}"` : JSON.stringify(value);
     case 'boolean':
       return form ? `"${value}"` : String(value);
     case 'object':
@@ -85,7 +86,7 @@ function write(value: unknown, form: boolean, at: (string | number)[]): string {
       if (member === undefined) continue;
       if (text.length > 1) text += ',';
       at.push(key);
-      text += `${JSON.stringify(key)}:${write(member, form, at)}`;
+      text += `${jsonQuote(key)}:${write(member, form, at)}`;
       at.pop();
     }
     return `${text}}`;
@@ -119,6 +120,18 @@ function pathOf(at: readonly (string | number)[]): string {
 const NON_ASCII = /[^\x00-\x7f]/;
 function isAscii(text: string): boolean {
   return !NON_ASCII.test(text);
+}
+
+/**
+ * `JSON.stringify(text)`, the same text for every string; about twice as fast for the usual
+ * printable ASCII without '"' or '\\', which JSON writes as it is, in quotes.
+ */
+export function jsonQuote(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return JSON.stringify(text);
+  }
+  return `"${text}"`;
 }
 
 /** SHA-256 of UTF-8 text, as hex. The one-shot `hash` is about twice as fast as a Hash object on short text. */
