@@ -10,6 +10,7 @@ import {
   SqliteStore,
   type Store,
 } from '@spendguard/core';
+import { GuardOnlyStore } from './guard-only-store.ts';
 import { type Contender, nodeIdempotencyMemory, type Outcome } from './peers.ts';
 import type { BenchResult, Check, LatencyRow, MetricRow } from './report.ts';
 import { type Summary, summarize } from './stats.ts';
@@ -23,6 +24,8 @@ import { type Summary, summarize } from './stats.ts';
  * On the memory store, a peer does the same job in the same loop: @node-idempotency/core on its
  * memory adapter (see peers.ts), one call of it beside each guarded call (which of the two goes
  * first alternates), first calls and replays. Goal (issue 17): spendguard's p50 ≤ the peer's.
+ * The same peer sits beside `guard-only`: the guard over a store that keeps only a Map of
+ * results, which times the guard's own JavaScript (no goal: it is a diagnosis, not a store).
  */
 
 type Charge = { id: string; object: string };
@@ -58,12 +61,14 @@ export const POLICIES: PolicyDocument = {
 
 interface StorePlan {
   name: string;
-  targetP50Us: number;
+  targetP50Us: number | null;
   warmup: number;
   calls: number;
   open: () => { store: Store; cleanup: () => void };
   /** A peer timed in the same loop, first calls and replays. */
   peer?: () => Contender;
+  /** Whether spendguard ≤ the peer is a goal here (default: yes). */
+  peerGoal?: boolean;
 }
 
 const PLANS: StorePlan[] = [
@@ -74,6 +79,16 @@ const PLANS: StorePlan[] = [
     warmup: 10_000,
     calls: 20_000,
     open: () => ({ store: new MemoryStore(), cleanup: () => {} }),
+    peer: nodeIdempotencyMemory,
+  },
+  {
+    // The guard's own JavaScript: the store keeps only a Map of results (see guard-only-store.ts).
+    name: 'guard-only',
+    targetP50Us: null,
+    peerGoal: false,
+    warmup: 10_000,
+    calls: 20_000,
+    open: () => ({ store: new GuardOnlyStore(), cleanup: () => {} }),
     peer: nodeIdempotencyMemory,
   },
   {
@@ -332,8 +347,8 @@ async function benchStore(
           metric: `p50 ${path}: spendguard ÷ ${peer.name}`,
           value: ratio,
           unit: '×',
-          target: '≤ 1×',
-          meetsTarget: ratio <= 1,
+          target: plan.peerGoal === false ? null : '≤ 1×',
+          meetsTarget: plan.peerGoal === false ? null : ratio <= 1,
           note: 'same loop, one call of each in turn',
         });
       }
