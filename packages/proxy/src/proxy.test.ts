@@ -310,6 +310,21 @@ describe('createProxy: refusals before the guard', () => {
     expect(response.status).toBe(413);
     expect(pulled).toBeLessThan(20); // 1 MiB in 64 KiB chunks, and a little read-ahead
   });
+
+  it('takes the body a server read already (context.body) instead of the stream, under the same limit', async () => {
+    const request = new Request('http://proxy.test/stripe/v1/charges', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    const answered = await proxy.fetch(request, { body: new TextEncoder().encode(CHARGE) });
+    expect(answered.status).toBe(200);
+    expect(upstream.requests.map((r) => r.body)).toEqual([CHARGE]);
+
+    const small = makeProxy({ bodyLimitBytes: 10 });
+    const tooLarge = await small.fetch(request.clone(), { body: new Uint8Array(11) });
+    expect(tooLarge.status).toBe(413);
+    expect(upstream.requests).toHaveLength(1);
+  });
 });
 
 describe('createProxy: when the vendor fails', () => {

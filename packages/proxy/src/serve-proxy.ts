@@ -38,7 +38,7 @@ const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'k
 
 /**
  * `createProxy` served over `node:http` (or `node:https` with `tls`): a thin shim that turns each
- * Node request into a `Request` — its body streamed, so the proxy's body limit stops reading —
+ * Node request into a `Request` and its body's bytes (read no further than the proxy's limit),
  * and writes the `Response` back.
  */
 export async function serveProxy(options: ServeProxyOptions): Promise<ServedProxy> {
@@ -125,15 +125,15 @@ async function handle(
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
-  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const sent = method !== 'GET' && method !== 'HEAD' ? await bodyUpTo(req, bodyLimit) : undefined;
   // Appended, not resolved against the origin: `//host/…` stays a path. A target that is not a
-  // path (`*`, an absolute URL) becomes one that no route matches.
+  // path (`*`, an absolute URL) becomes one that no route matches. The body goes beside the
+  // Request, not into it: the proxy would only read it back out of a stream.
   const request = new Request(`${origin}${target.startsWith('/') ? '' : '/'}${target}`, {
     method,
     headers,
-    ...(hasBody && { body: await bodyUpTo(req, bodyLimit) }),
   });
-  const response = await proxy.fetch(request, { target });
+  const response = await proxy.fetch(request, { target, ...(sent !== undefined && { body: sent }) });
   const body = Buffer.from(await response.arrayBuffer());
   res.statusCode = response.status;
   for (const [name, value] of response.headers) {

@@ -1,4 +1,5 @@
 import { VendorCallError } from '@spendguard/core';
+import { isBuffered } from './upstream-pool.ts';
 
 /**
  * `base` with a deadline for the whole exchange (headers and body) and its duration reported to
@@ -16,6 +17,8 @@ export function timedFetch(
     const started = performance.now();
     try {
       const response = await base(input, { ...init, signal });
+      // The pool's answers arrive read in full, within the deadline: nothing left to wait for.
+      if (isBuffered(response)) return response;
       const body = await response.arrayBuffer();
       return new Response(body.byteLength === 0 ? null : body, {
         status: response.status,

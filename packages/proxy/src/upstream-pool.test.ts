@@ -2,7 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
-import { createUpstreamPool } from './upstream-pool.ts';
+import { timedFetch } from './timed-fetch.ts';
+import { createUpstreamPool, isBuffered } from './upstream-pool.ts';
 
 it("sends a global Request's method, headers and body upstream (undici's fetch knows only its own Request class)", async () => {
   const seen: { method?: string; url?: string; auth?: string; body: string } = { body: '' };
@@ -91,6 +92,39 @@ it('leaves an unknown content-encoding as it came (no lookup reaches the prototy
   } finally {
     await pool.close();
     server.closeAllConnections();
+    server.close();
+  }
+});
+
+it('sends a body given as text (UTF-8), bytes or form params, and answers read in full, which timedFetch passes on as they are', async () => {
+  const bodies: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const pool = createUpstreamPool();
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/charges`;
+    const sent = [
+      'description=café ☕',
+      new TextEncoder().encode('amount=1'),
+      new URLSearchParams({ a: 'b c' }),
+    ];
+    for (const body of sent) await pool.fetch(url, { method: 'POST', body });
+    expect(bodies).toEqual(['description=café ☕', 'amount=1', 'a=b+c']);
+
+    const answer = await pool.fetch(url, { method: 'POST', body: 'x=1' });
+    expect(isBuffered(answer)).toBe(true);
+    expect(isBuffered(new Response('{}'))).toBe(false);
+    const timed = timedFetch(async () => answer, { vendor: 'stripe', timeoutMs: 1000, onDone: () => {} });
+    expect(await timed(url)).toBe(answer);
+  } finally {
+    await pool.close();
     server.close();
   }
 });

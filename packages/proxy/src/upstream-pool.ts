@@ -21,6 +21,14 @@ const DECODERS = new Map<string, (bytes: Uint8Array) => Uint8Array>([
   ['br', (bytes) => brotliDecompressSync(bytes, { maxOutputLength: MAX_DECODED_BYTES })],
 ]);
 
+/** Answers of the pool: their body was read in full before they were returned. */
+const buffered = new WeakSet<Response>();
+
+/** Whether the pool read this answer's body in full already (so nothing of it can stall). */
+export function isBuffered(response: Response): boolean {
+  return buffered.has(response);
+}
+
 /**
  * The default way to the vendors: one undici Agent, which keeps a pool of keep-alive connections
  * per origin (no new TLS handshake per call), driven through its dispatcher API rather than
@@ -37,9 +45,9 @@ export function createUpstreamPool(): UpstreamPool {
     const headers = new Headers(init.headers ?? request?.headers);
     const body =
       init.body !== undefined && init.body !== null
-        ? await new Response(init.body).arrayBuffer()
+        ? await bytesOf(init.body)
         : request?.body
-          ? await request.arrayBuffer()
+          ? new Uint8Array(await request.arrayBuffer())
           : undefined;
     const flat: string[] = [];
     for (const [name, value] of headers) flat.push(name, value);
@@ -48,7 +56,7 @@ export function createUpstreamPool(): UpstreamPool {
       path: `${url.pathname}${url.search}`,
       method: (init.method ?? request?.method ?? 'GET') as 'GET',
       headers: flat,
-      ...(body !== undefined && { body: new Uint8Array(body) }),
+      ...(body !== undefined && { body }),
       signal: init.signal ?? request?.signal ?? undefined,
     });
     let bytes: Uint8Array = new Uint8Array(await answer.body.arrayBuffer());
@@ -65,11 +73,21 @@ export function createUpstreamPool(): UpstreamPool {
       responseHeaders.delete('content-length');
     }
     const empty = bytes.byteLength === 0 || answer.statusCode === 204 || answer.statusCode === 304;
-    return new Response(empty ? null : bytes, {
+    const response = new Response(empty ? null : bytes, {
       status: answer.statusCode,
       statusText: answer.statusText ?? '',
       headers: responseHeaders,
     });
+    buffered.add(response);
+    return response;
   };
   return { fetch: send as typeof fetch, close: () => agent.close() };
+}
+
+/** A request body's bytes: text and bytes directly (what the guard sends), anything else as fetch reads it. */
+async function bytesOf(body: BodyInit): Promise<Uint8Array> {
+  if (typeof body === 'string') return Buffer.from(body);
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return new Uint8Array(await new Response(body).arrayBuffer());
 }

@@ -105,6 +105,23 @@ describe('handleVendorRequest', () => {
     });
   });
 
+  it('prices and sends the body it is given (`body`) instead of reading the request, so a replay sees the same call', async () => {
+    const bare = () =>
+      new Request('https://api.stripe.com/v1/charges', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      });
+    const body = 'amount=500&currency=usd&customer=cus_1';
+    const first = await handleVendorRequest(bare(), { ...options, body });
+    expect(first.headers.get('spendguard-decision')).toBe('executed');
+    expect(upstream.requests.map((r) => r.body)).toEqual([body]);
+    expect((await guard.audit.list())[0]).toMatchObject({ amount: 5, currency: 'usd', estimatedCostUsd: 5 });
+    // The same call made the usual way, its body in the request: one checkpoint, a replay.
+    const again = await handleVendorRequest(stripeRequest('/v1/charges', body), options);
+    expect(again.headers.get('spendguard-decision')).toBe('replayed');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('replays a call first made through guard.execute as the vendor object it stored, in JSON', async () => {
     // What a Stripe SDK call returns: an object whose `status` is Stripe's, not an HTTP status.
     const intent = { id: 'ch_9', object: 'charge', amount: 500, status: 'requires_payment_method' };

@@ -33,6 +33,11 @@ export interface VendorRequestOptions extends Attribution {
    * operator trusts it): the checkpoint key instead of the content hash. Default: none.
    */
   idempotencyKey?: string;
+  /**
+   * The request's body as text, when the caller has read it already (a proxy reads it to check
+   * it): used instead of reading `request`'s body. Default: read from the request.
+   */
+  body?: string;
 }
 
 /** What is stored for a vendor answer, and replayed from it. */
@@ -76,7 +81,8 @@ export async function handleVendorRequest(
   // The guard knows every secret it handed out; whatever the vendor sends back passes through this.
   const redact = (text: string) => options.guard.redact(text);
   const target = options.upstream ? new URL(url.pathname + url.search, options.upstream) : url;
-  const body = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.text();
+  const body =
+    request.method === 'GET' || request.method === 'HEAD' ? '' : (options.body ?? (await request.text()));
   const contentType = request.headers.get('content-type');
   // Query and body are untrusted: a body that can't be decoded safely is still put to the guard,
   // which refuses it (`request_invalid`, audited under the key) before any policy work.
