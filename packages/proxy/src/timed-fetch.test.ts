@@ -54,4 +54,22 @@ describe('timedFetch', () => {
     );
     await expect(send('http://stripe.test/')).rejects.toBe(refused);
   });
+
+  it("runs a call once sent to its answer even if the caller's signal aborts: only the deadline stops it", async () => {
+    const caller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const send = timedFetch(
+      async (_input, init) => {
+        seen = init?.signal ?? undefined;
+        caller.abort();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return new Response('{"id":"ch_1"}');
+      },
+      { vendor: 'stripe', timeoutMs: 1000, onDone: () => {} },
+    );
+    const response = await send('http://stripe.test/v1/charges', { signal: caller.signal });
+    expect(await response.text()).toBe('{"id":"ch_1"}');
+    expect(seen).not.toBe(caller.signal);
+    expect(seen?.aborted).toBe(false);
+  });
 });

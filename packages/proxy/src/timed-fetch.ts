@@ -3,7 +3,7 @@ import { isBuffered } from './upstream-pool.ts';
 
 /**
  * `base` with a deadline for the whole exchange (headers and body) and its duration reported to
- * `onDone` in ms. The body is read here, inside the deadline, so a vendor that stalls halfway is
+ * `onDone` in ms; the deadline is the exchange's only signal. The body is read here, inside the deadline, so a vendor that stalls halfway is
  * a timeout too. A timeout is thrown as a `VendorCallError` with outcome `unknown`: the vendor may
  * have acted, so the guard keeps the reservation and a retry re-sends with the same idempotency key.
  */
@@ -12,11 +12,12 @@ export function timedFetch(
   options: { vendor: string; timeoutMs: number; onDone: (ms: number) => void },
 ): typeof fetch {
   return async (input, init) => {
+    // The deadline alone stops the exchange, not the request's own signal: a vendor call once
+    // sent runs to its answer so it can be settled (a client that hangs up does not undo it).
     const deadline = AbortSignal.timeout(options.timeoutMs);
-    const signal = init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
     const started = performance.now();
     try {
-      const response = await base(input, { ...init, signal });
+      const response = await base(input, { ...init, signal: deadline });
       // The pool's answers arrive read in full, within the deadline: nothing left to wait for.
       if (isBuffered(response)) return response;
       const body = await response.arrayBuffer();
