@@ -194,9 +194,13 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
     }
   }
 
+  // Each counter is read once: the cap check's reading is the reservation's starting point.
+  const counted = new Map<string, number>();
+  const counter = (id: string) => counted.get(id) ?? tx.getCounter(id);
   for (const window of plan.windows) {
     if (window.capMicros === null) continue;
-    const used = tx.getCounter(window.id);
+    const used = counter(window.id);
+    counted.set(window.id, used);
     if (used + plan.costMicros > window.capMicros) {
       return deny(
         tx,
@@ -210,8 +214,9 @@ export function beginTx(tx: StateTx, plan: BeginPlan): BeginResult {
 
   const alerts: AlertEvent[] = [];
   for (const window of plan.windows) {
-    const before = tx.getCounter(window.id);
+    const before = counter(window.id);
     const after = before + plan.costMicros;
+    counted.set(window.id, after);
     if (plan.costMicros !== 0) tx.addCounter(window.id, plan.costMicros, window.expiresAt);
     if (window.capMicros === null) continue;
     for (const threshold of window.alerts) {
