@@ -85,7 +85,7 @@ export function createUpstreamPool(): UpstreamPool {
 }
 
 /** A request body's bytes: text and bytes directly (what the guard sends), anything else as fetch reads it. */
-async function bytesOf(body: BodyInit): Promise<Uint8Array> {
+async function bytesOf(body: NonNullable<RequestInit['body']>): Promise<Uint8Array> {
   if (typeof body === 'string') return Buffer.from(body);
   if (body instanceof Uint8Array) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
