@@ -31,7 +31,7 @@ import {
   type TokenRecord,
 } from '@spendguard/core/store-kit';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { auditFragments } from './audit-fields.ts';
+import { auditArgs } from './audit-fields.ts';
 import { Connections, type RedisStoreStats } from './connections.ts';
 import { type KeyLayout, keyLayout } from './keys.ts';
 import {
@@ -41,6 +41,7 @@ import {
   APPEND_AUDIT,
   AUDIT_HEAD,
   BEGIN,
+  CHECKPOINT_FIELDS,
   DECIDE_APPROVAL,
   FINISH,
   GET_APPROVAL,
@@ -301,7 +302,7 @@ export class RedisStore implements Store {
       ...optional(plan.audit.operation),
       JSON.stringify(plan.windows.map((w) => w.id)),
       JSON.stringify(plan.windows.map((w) => w.expiresAt)),
-      ...auditFragments(plan.audit),
+      ...auditArgs(plan.audit),
     );
     const reply = (await this.#run(BEGIN, args)) as unknown[];
     if (reply[0] === 'denied' || reply[0] === 'replay' || reply[0] === 'needs_approval') this.#sealSoon();
@@ -309,13 +310,19 @@ export class RedisStore implements Store {
       case 'denied':
         return { kind: 'denied', code: reply[1] as StoreDenyCode, message: reply[2] as string };
       case 'replay':
-        return { kind: 'replay', checkpoint: toCheckpoint(plan.checkpointId, reply[1] as string[]) };
+        return {
+          kind: 'replay',
+          checkpoint: toReadCheckpoint(plan.checkpointId, reply[1] as (string | null)[]),
+        };
       case 'wait':
-        return { kind: 'wait', checkpoint: toCheckpoint(plan.checkpointId, reply[1] as string[]) };
+        return {
+          kind: 'wait',
+          checkpoint: toReadCheckpoint(plan.checkpointId, reply[1] as (string | null)[]),
+        };
       case 'resumed':
         return {
           kind: 'proceed',
-          checkpoint: toCheckpoint(plan.checkpointId, reply[1] as string[]),
+          checkpoint: toReadCheckpoint(plan.checkpointId, reply[1] as (string | null)[]),
           alerts: [],
           resumed: true,
         };
@@ -341,7 +348,7 @@ export class RedisStore implements Store {
       input.actualMicros === undefined ? '' : String(input.actualMicros),
       input.error ? JSON.stringify(input.error) : '',
       this.#grace,
-      ...auditFragments(input.audit),
+      ...auditArgs(input.audit),
     ]).catch((error: unknown) => {
       throw amountRefusal(error) ?? error;
     })) as string[];
@@ -378,7 +385,7 @@ export class RedisStore implements Store {
       input.by ?? '',
       input.reason === null ? '0' : '1',
       input.reason ?? '',
-      ...auditFragments(input.audit(decided)),
+      ...auditArgs(input.audit(decided)),
     ])) as unknown[];
     if (reply[0] === 'decided') this.#sealSoon();
     return reply[0] === 'missing' ? undefined : toApproval(input.id, reply[1] as string[]);
@@ -390,7 +397,7 @@ export class RedisStore implements Store {
   }
 
   async appendAudit(entry: AuditEntry): Promise<AppendedRow> {
-    const row = JSON.parse((await this.#run(APPEND_AUDIT, auditFragments(entry))) as string) as AppendedRow;
+    const row = JSON.parse((await this.#run(APPEND_AUDIT, auditArgs(entry))) as string) as AppendedRow;
     this.#sealSoon();
     return row;
   }
@@ -658,30 +665,48 @@ function numberOrNull(value: string | undefined): number | null {
   return value === undefined ? null : Number(value);
 }
 
+/** Where each of CHECKPOINT_FIELDS is in begin's reply. */
+const CHECKPOINT_INDEX = new Map(CHECKPOINT_FIELDS.map((field, i) => [field, i]));
+
+/** A checkpoint from HGETALL's flat field/value list. */
 function toCheckpoint(id: string, flat: readonly string[]): CheckpointRecord {
   const f = fieldsOf(flat);
-  const error = f.get('error');
+  return checkpointOf(id, (field) => f.get(field));
+}
+
+/** A checkpoint from begin's reply: the values of CHECKPOINT_FIELDS in order (null where absent). */
+function toReadCheckpoint(id: string, values: readonly (string | null)[]): CheckpointRecord {
+  return checkpointOf(id, (field) => values[CHECKPOINT_INDEX.get(field) as number] ?? undefined);
+}
+
+/** `get` reads a field (undefined where absent); only CHECKPOINT_FIELDS, which begin replies with. */
+function checkpointOf(
+  id: string,
+  get: (field: (typeof CHECKPOINT_FIELDS)[number]) => string | undefined,
+): CheckpointRecord {
+  const error = get('error');
+  const dedup = get('dedup');
   return {
     id,
-    key: f.get('key') as string,
-    fingerprint: f.get('fp') as string,
-    state: f.get('state') as CheckpointRecord['state'],
-    outcomeUnknown: f.get('ou') === '1',
-    generation: Number(f.get('gen')),
-    fencingToken: Number(f.get('fence')),
-    leaseUntil: Number(f.get('lease')),
-    keyId: f.get('keyId') as string,
-    reservedMicros: Number(f.get('reserved')),
-    windows: JSON.parse(f.get('windows') ?? '[]') as string[],
-    startedAt: Number(f.get('started')),
-    completedAt: numberOrNull(f.get('completed')),
+    key: get('key') as string,
+    fingerprint: get('fp') as string,
+    state: get('state') as CheckpointRecord['state'],
+    outcomeUnknown: get('ou') === '1',
+    generation: Number(get('gen')),
+    fencingToken: Number(get('fence')),
+    leaseUntil: Number(get('lease')),
+    keyId: get('keyId') as string,
+    reservedMicros: Number(get('reserved')),
+    windows: JSON.parse(get('windows') ?? '[]') as string[],
+    startedAt: Number(get('started')),
+    completedAt: numberOrNull(get('completed')),
     // Absent on checkpoints begun before the window was recorded, as in every store.
-    ...(f.has('dedup') && { dedupWindowMs: Number(f.get('dedup')) }),
-    result: f.get('result') ?? null,
-    actualMicros: numberOrNull(f.get('actual')),
+    ...(dedup !== undefined && { dedupWindowMs: Number(dedup) }),
+    result: get('result') ?? null,
+    actualMicros: numberOrNull(get('actual')),
     error: error === undefined ? null : (JSON.parse(error) as CheckpointRecord['error']),
-    vendor: f.get('vendor') ?? null,
-    operation: f.get('op') ?? null,
+    vendor: get('vendor') ?? null,
+    operation: get('op') ?? null,
   };
 }
 

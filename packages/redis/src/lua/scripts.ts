@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { fieldIndex } from '../audit-fields.ts';
-import { COMMON_LUA, PIPELINE_PRELUDE } from './library.ts';
+import { AMOUNT_LUA, AUDIT_LUA, COMMON_LUA, COUNTER_LUA, FORMAT_LUA } from './library.ts';
 
 /** A script run by SHA (EVALSHA), sent in full (EVAL) only when the server does not know it. */
 export interface LuaScript {
@@ -25,13 +24,30 @@ const READS = '#!lua flags=no-writes\n';
  */
 export const AMOUNT_INVALID = 'AMOUNT_INVALID';
 
-const F = {
-  decision: fieldIndex('decision'),
-  code: fieldIndex('code'),
-  message: fieldIndex('message'),
-  estimatedCostUsd: fieldIndex('estimatedCostUsd'),
-  actualCostUsd: fieldIndex('actualCostUsd'),
-};
+/**
+ * The checkpoint fields begin reads back for a replay, a wait or a resume (HMGET, so the reply
+ * is the values alone, in this order; nil where absent): what toCheckpoint (redis-store.ts) uses.
+ */
+export const CHECKPOINT_FIELDS = [
+  'key',
+  'fp',
+  'state',
+  'ou',
+  'gen',
+  'fence',
+  'lease',
+  'keyId',
+  'reserved',
+  'windows',
+  'started',
+  'completed',
+  'dedup',
+  'result',
+  'actual',
+  'error',
+  'vendor',
+  'op',
+] as const;
 
 /**
  * begin: a line-by-line port of core's `beginTx` (stores/state-tx.ts). Keys of the call's root
@@ -42,27 +58,30 @@ const F = {
  * (id, keyId, label, capMicros|'', expiresAt|'', alerts joined by ',')…, #rates,
  * (id, keyId, limit, expiresAt)…, approval (1 + id, checkpointId, keyId, vendor, operation,
  * costMicros, createdAt, fingerprint, ttlMs, has account (1/0), account | 0), the call's vendor
- * and operation (each: has it (1/0), value), windows JSON, window expiries JSON, audit fragments.
+ * and operation (each: has it (1/0), value), windows JSON, window expiries JSON, audit entry.
  */
 export const BEGIN = script(
   'begin',
-  `${WRITES}${PIPELINE_PRELUDE}
-local now = tonumber(nx())
-local root = nx()
+  `${WRITES}${COMMON_LUA}${FORMAT_LUA}${AMOUNT_LUA}${AUDIT_LUA}${COUNTER_LUA}
+-- The fixed arguments in one call (nx() is one call per argument).
+local nowIn, root, keyId, cpId, cpKey, fp, leaseIn, dedupIn, vi, costIn, graceIn = unpack(ARGV, 4, 14)
+ai = 14
+local now, leaseMs, dedupMs, grace = tonumber(nowIn), tonumber(leaseIn), tonumber(dedupIn), tonumber(graceIn)
+local vendorIdempotent = vi == '1'
 local P = rp(root)
-local keyId, cpId, cpKey, fp = nx(), nx(), nx(), nx()
-local leaseMs, dedupMs = tonumber(nx()), tonumber(nx())
-local vendorIdempotent = nx() == '1'
-local costIn = nx()
-local grace = tonumber(nx())
-local chain = {}
-for i = 1, tonumber(nx()) do chain[i] = nx() end
-local windows = {}
-for i = 1, tonumber(nx()) do
-  windows[i] = { id = nx(), keyId = nx(), label = nx(), capIn = nx(), exp = tonumber(nx()), alerts = nx() }
-end
-local rates = {}
-for i = 1, tonumber(nx()) do rates[i] = { id = nx(), keyId = nx(), limit = nx(), exp = tonumber(nx()) } end
+-- The lists stay in ARGV, read where they are used (a table per entry costs more than the
+-- rest of the reading): chain id i at ARGV[C + i]; window i's id, keyId, label, capMicros|'',
+-- expiresAt|'' and alerts at ARGV[W + 6i - 5 .. W + 6i]; rate i's id, keyId, limit and
+-- expiresAt at ARGV[R + 4i - 3 .. R + 4i].
+local nchain = tonumber(nx())
+local C = ai
+ai = ai + nchain
+local nwindows = tonumber(nx())
+local W = ai
+ai = ai + 6 * nwindows
+local nrates = tonumber(nx())
+local R = ai
+ai = ai + 4 * nrates
 -- An optional string: a 1/0 flag, then the value ('' when absent).
 local function maybe()
   local has, value = nx() == '1', nx()
@@ -76,33 +95,35 @@ if nx() == '1' then
 end
 local callVendor, callOp = maybe(), maybe()
 local windowsJson, wexpJson = nx(), nx()
-local frags = readFrags()
 auditHead()
 
 local function deny(code, message)
-  frags[${F.decision}] = '"denied"'
-  frags[${F.code}] = jstr(code)
-  frags[${F.message}] = jstr(message)
-  appendAudit(frags)
+  formats()
+  appendAudit({ decision = '"denied"', code = jstr(code), message = jstr(message) })
   return { 'denied', code, message }
 end
 local function ctr(id) return P .. 'ctr:' .. id end
-local function counter(id) return tonumber(redis.call('GET', ctr(id)) or '0') end
-local function usd(micros) return fixed2(micros / 1000000) end
+local function counter(id) return tonumber(counterText(ctr(id)) or '0') end
+local function usd(micros)
+  formats()
+  return fixed2(micros / 1000000)
+end
 
 -- The amounts first, as in core: a cost or cap that is not a whole number of micro-dollars is
 -- refused before anything is reserved, so no counter can take NaN or a negative amount.
 if not isMicros(costIn) then return deny('amount_invalid', 'the reservation ' .. costIn .. NOT_MICROS) end
-for _, w in ipairs(windows) do
-  if w.capIn ~= '' and not isMicros(w.capIn) then
-    return deny('amount_invalid', 'the ' .. w.label .. ' cap ' .. w.capIn .. ' of key ' .. w.keyId .. NOT_MICROS)
+for i = 1, nwindows do
+  local w = W + 6 * i
+  local capIn = ARGV[w - 2]
+  if capIn ~= '' and not isMicros(capIn) then
+    return deny('amount_invalid', 'the ' .. ARGV[w - 3] .. ' cap ' .. capIn .. ' of key ' .. ARGV[w - 4] .. NOT_MICROS)
   end
-  w.cap = tonumber(w.capIn)
 end
 local cost = tonumber(costIn)
 
 -- The chain: every key from the root down must exist and be unrevoked.
-for _, id in ipairs(chain) do
+for i = C + 1, C + nchain do
+  local id = ARGV[i]
   if redis.call('HEXISTS', P .. 'keys', id) == 0 or redis.call('HEXISTS', P .. 'revoked', id) == 1 then
     local which = id == keyId and 'this key' or ('its ancestor ' .. id)
     return deny('key_revoked', 'the vault key is revoked (' .. which .. ')')
@@ -117,6 +138,8 @@ local ex = redis.call('HMGET', cpk, 'state', 'completed', 'fp', 'fence', 'lease'
 local state = ex[1]
 local generation, fencingToken
 if state then
+  -- The checkpoint as a reply carries it (CHECKPOINT_FIELDS).
+  local function checkpoint() return redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')}) end
   local live = state ~= 'completed' or (tonumber(ex[2]) or 0) + dedupMs > now
   if live and ex[3] ~= fp then
     return deny('idempotency_mismatch', 'idempotency key ' .. cpKey .. ' was already used for a call with different parameters')
@@ -124,22 +147,20 @@ if state then
   fencingToken = tonumber(ex[4]) + 1
   if state == 'completed' and live then
     local actual = tonumber(ex[7])
-    frags[${F.decision}] = '"replayed"'
-    frags[${F.code}] = '"replayed"'
-    frags[${F.actualCostUsd}] = actual and jsnum(actual / 1000000) or 'null'
-    frags[${F.estimatedCostUsd}] = '0'
-    appendAudit(frags)
-    return { 'replay', redis.call('HGETALL', cpk) }
+    formats()
+    appendAudit({ decision = '"replayed"', code = '"replayed"', estimatedCostUsd = '0',
+      actualCostUsd = actual and jsnum(actual / 1000000) or 'null' })
+    return { 'replay', checkpoint() }
   end
   if state == 'in_progress' then
-    if tonumber(ex[5]) > now then return { 'wait', redis.call('HGETALL', cpk) } end
+    if tonumber(ex[5]) > now then return { 'wait', checkpoint() } end
     -- The lease ended without an answer (timeout or crash): the vendor may have acted.
     if not vendorIdempotent then
       return deny('outcome_unknown', 'an earlier attempt may have reached the vendor and it has no idempotency key; reconcile before retrying')
     end
     -- Re-send under the same vendor idempotency key; the reservation is still held.
     redis.call('HSET', cpk, 'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId)
-    return { 'resumed', redis.call('HGETALL', cpk) }
+    return { 'resumed', checkpoint() }
   end
   -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
   generation = tonumber(ex[6]) + 1
@@ -152,6 +173,7 @@ end
 -- An approved record this call may use; marked used only once the call really proceeds.
 local admitted
 if apr then
+  formats()
   local aprIndexed = redis.call('HGET', G .. 'aproot', apr.id)
   local ak = rp(aprIndexed or root) .. 'apr:' .. apr.id
   local a = redis.call('HMGET', ak, 'state', 'fp', 'used', 'decidedAt', 'ttl', 'cost', 'reason')
@@ -189,26 +211,28 @@ if apr then
     if not aprIndexed then redis.call('HSET', G .. 'aproot', apr.id, root) end
   end
   if not astate or astate == 'pending' or stale then
-    frags[${F.decision}] = '"needs_approval"'
-    frags[${F.code}] = '"approval_required"'
-    frags[${F.message}] = jstr(stale or ('approval ' .. apr.id .. ' is needed before this call'))
-    appendAudit(frags)
+    appendAudit({ decision = '"needs_approval"', code = '"approval_required"',
+      message = jstr(stale or ('approval ' .. apr.id .. ' is needed before this call')) })
     return { 'needs_approval', apr.id }
   end
   admitted = ak
 end
 
-for _, rate in ipairs(rates) do
-  if counter(rate.id) >= tonumber(rate.limit) then
-    return deny('rate_limited', 'rate limit of ' .. rate.limit .. ' calls per minute reached for key ' .. rate.keyId)
+for i = 1, nrates do
+  local r = R + 4 * i
+  local limit = ARGV[r - 1]
+  if counter(ARGV[r - 3]) >= tonumber(limit) then
+    return deny('rate_limited', 'rate limit of ' .. limit .. ' calls per minute reached for key ' .. ARGV[r - 2])
   end
 end
 
-for _, w in ipairs(windows) do
-  if w.cap then
-    local used = counter(w.id)
-    if used + cost > w.cap then
-      return deny('cap_exceeded', 'the ' .. w.label .. ' cap of $' .. usd(w.cap) .. ' for key ' .. w.keyId ..
+for i = 1, nwindows do
+  local w = W + 6 * i
+  local cap = tonumber(ARGV[w - 2])
+  if cap then
+    local used = counter(ARGV[w - 5])
+    if used + cost > cap then
+      return deny('cap_exceeded', 'the ' .. ARGV[w - 3] .. ' cap of $' .. usd(cap) .. ' for key ' .. ARGV[w - 4] ..
         ' would be exceeded ($' .. usd(used) .. ' used, this call $' .. usd(cost) .. ')')
     end
   end
@@ -216,25 +240,30 @@ end
 
 -- Reserve, and fire each alert threshold the reservation crosses, once per window.
 local alerts = {}
-for wi, w in ipairs(windows) do
-  local before = counter(w.id)
+for i = 1, nwindows do
+  local w = W + 6 * i
+  local id, cap, exp, thresholds = ARGV[w - 5], tonumber(ARGV[w - 2]), tonumber(ARGV[w - 1]), ARGV[w]
+  local before = counter(id)
   local after = before + cost
-  if cost ~= 0 then addCounter(ctr(w.id), cost, w.exp, now, grace) end
-  if w.cap then
-    for threshold in sgmatch(w.alerts, '[^,]+') do
-      local line = (w.cap * tonumber(threshold)) / 100
-      local mark = P .. 'mark:alert:' .. w.id .. ':' .. threshold
+  if cost ~= 0 then addCounter(ctr(id), cost, exp, now, grace) end
+  if cap and thresholds ~= '' then
+    for threshold in sgmatch(thresholds, '[^,]+') do
+      local line = (cap * tonumber(threshold)) / 100
+      local mark = P .. 'mark:alert:' .. id .. ':' .. threshold
       if before < line and after >= line and redis.call('EXISTS', mark) == 0 then
-        local ttl = ttlOf(w.exp, now, grace)
+        local ttl = ttlOf(exp, now, grace)
         if ttl then redis.call('SET', mark, '1', 'PX', int(ttl)) else redis.call('SET', mark, '1') end
-        alerts[#alerts + 1] = int(wi)
+        alerts[#alerts + 1] = int(i)
         alerts[#alerts + 1] = threshold
         alerts[#alerts + 1] = num(after)
       end
     end
   end
 end
-for _, rate in ipairs(rates) do addCounter(ctr(rate.id), 1, rate.exp, now, grace) end
+for i = 1, nrates do
+  local r = R + 4 * i
+  addCounter(ctr(ARGV[r - 3]), 1, tonumber(ARGV[r]), now, grace)
+end
 if admitted then redis.call('HSET', admitted, 'used', num(now)) end
 
 if state then
@@ -242,35 +271,36 @@ if state then
   redis.call('ZREM', G .. 'settled', cpId)
 end
 if not cpIndexed then redis.call('HSET', G .. 'cproot', cpId, root) end
-redis.call('HSET', cpk, 'key', cpKey, 'fp', fp, 'state', 'in_progress', 'ou', '0', 'gen', num(generation),
+local started = num(now)
+-- One HSET for the whole checkpoint, the call's vendor and operation included when it has them.
+local fields = { 'key', cpKey, 'fp', fp, 'state', 'in_progress', 'ou', '0', 'gen', num(generation),
   'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId, 'reserved', num(cost),
-  'windows', windowsJson, 'wexp', wexpJson, 'started', num(now), 'root', root, 'dedup', num(dedupMs))
-if callVendor then redis.call('HSET', cpk, 'vendor', callVendor) end
-if callOp then redis.call('HSET', cpk, 'op', callOp) end
+  'windows', windowsJson, 'wexp', wexpJson, 'started', started, 'root', root, 'dedup', num(dedupMs) }
+if callVendor then
+  fields[#fields + 1] = 'vendor'
+  fields[#fields + 1] = callVendor
+end
+if callOp then
+  fields[#fields + 1] = 'op'
+  fields[#fields + 1] = callOp
+end
+redis.call('HSET', cpk, unpack(fields))
 -- The index listPending reads: in-progress checkpoints by start time (finish removes them).
-redis.call('ZADD', G .. 'pending', num(now), cpId)
+redis.call('ZADD', G .. 'pending', started, cpId)
 return { 'proceed', num(generation), num(fencingToken), alerts }
 `,
 );
 
 /**
  * finish: core's `finishTx`. ARGV after the prefixes: now, checkpointId, fencingToken, outcome,
- * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit fragments. A completion
+ * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit entry. A completion
  * whose actualMicros is not a whole number of micro-dollars gets an AMOUNT_INVALID error reply.
  */
 export const FINISH = script(
   'finish',
-  `${WRITES}${PIPELINE_PRELUDE}
-local now = tonumber(nx())
-local cpId = nx()
-local fencingToken = tonumber(nx())
-local outcome = nx()
-local hasResult = nx() == '1'
-local result = nx()
-local actualIn = nx()
-local errorJson = nx()
-local grace = tonumber(nx())
-local frags = readFrags()
+  `${WRITES}${COMMON_LUA}${AMOUNT_LUA}${AUDIT_LUA}${COUNTER_LUA}
+local nowIn, cpId, fenceIn, outcome, hasResult, result, actualIn, errorJson, graceIn = unpack(ARGV, 4, 12)
+local now, fencingToken, grace = tonumber(nowIn), tonumber(fenceIn), tonumber(graceIn)
 -- Before any read or write, as in core: a completion's cost that is not a whole number of
 -- micro-dollars is the caller's error (redis-store.ts throws it as a RangeError), not a settlement.
 if outcome == 'completed' and actualIn ~= '' and not isMicros(actualIn) then
@@ -280,26 +310,26 @@ auditHead()
 
 local home = redis.call('HGET', G .. 'cproot', cpId)
 local cpk = home and (rp(home) .. 'cp:' .. cpId)
-local c = cpk and redis.call('HMGET', cpk, 'state', 'fence', 'reserved', 'windows', 'wexp', 'root', 'dedup') or {}
+local c = cpk and redis.call('HMGET', cpk, 'state', 'fence', 'reserved', 'windows', 'wexp', 'root', 'dedup', 'error') or {}
 if c[1] ~= 'in_progress' or tonumber(c[2]) ~= fencingToken then
   -- A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
   -- saw the same idempotency key, so this answer is the same call: record it, change nothing.
-  frags[${F.message}] = '"stale attempt: a newer attempt owns this checkpoint"'
-  local row = appendAudit(frags)
+  local row = appendAudit({ message = '"stale attempt: a newer attempt owns this checkpoint"' })
   return { '0', c[1] and 'fenced' or 'missing', row }
 end
 -- The reservation's counters are under the root of the call that made it.
 local P = rp(c[6])
 local reserved = tonumber(c[3])
-local ids, exps = cjson.decode(c[4]), cjson.decode(c[5])
 local function settle(delta)
+  local ids, exps = cjson.decode(c[4]), cjson.decode(c[5])
   for i, id in ipairs(ids) do
     local exp = exps[i]
     addCounter(P .. 'ctr:' .. id, delta, type(exp) == 'number' and exp or nil, now, grace)
   end
 end
+-- c[8]: the error an earlier attempt left, if any (an HDEL of nothing is skipped).
 local function setError()
-  if errorJson ~= '' then redis.call('HSET', cpk, 'error', errorJson) else redis.call('HDEL', cpk, 'error') end
+  if errorJson ~= '' then redis.call('HSET', cpk, 'error', errorJson) elseif c[8] then redis.call('HDEL', cpk, 'error') end
 end
 -- The index prune reads: settled checkpoints by when their dedup window ends (none recorded: kept).
 local function settled()
@@ -312,8 +342,8 @@ if outcome == 'completed' then
   local delta = actual - reserved
   if delta ~= 0 then settle(delta) end
   redis.call('HSET', cpk, 'state', 'completed', 'ou', '0', 'completed', num(now),
-    'result', hasResult and result or 'null', 'actual', num(actual), 'reserved', num(actual))
-  redis.call('HDEL', cpk, 'error')
+    'result', hasResult == '1' and result or 'null', 'actual', num(actual), 'reserved', num(actual))
+  if c[8] then redis.call('HDEL', cpk, 'error') end
   settled()
 elseif outcome == 'failed' then
   if reserved ~= 0 then settle(-reserved) end
@@ -325,31 +355,29 @@ else
   redis.call('HSET', cpk, 'ou', '1')
   setError()
 end
-return { '1', appendAudit(frags) }
+return { '1', appendAudit() }
 `,
 );
 
-/** appendAudit: ARGV after the prefixes: audit fragments. Returns the row's JSON. */
+/** appendAudit: ARGV after the prefixes: audit entry. Returns the row's JSON. */
 export const APPEND_AUDIT = script(
   'appendAudit',
-  `${WRITES}${PIPELINE_PRELUDE}
-local frags = readFrags()
+  `${WRITES}${COMMON_LUA}${AUDIT_LUA}
 auditHead()
-return appendAudit(frags)
+return appendAudit()
 `,
 );
 
 /**
  * decideApproval, second half: the verdict lands only if the approval is still pending (the
  * caller read it pending and built the audit row from it). ARGV after the prefixes: id, verdict,
- * decidedAt, has by (1/0), by, has reason (1/0), reason, audit fragments.
+ * decidedAt, has by (1/0), by, has reason (1/0), reason, audit entry.
  */
 export const DECIDE_APPROVAL = script(
   'decideApproval',
-  `${WRITES}${PIPELINE_PRELUDE}
+  `${WRITES}${COMMON_LUA}${AUDIT_LUA}
 local id, verdict, decidedAt = nx(), nx(), nx()
 local hasBy, by, hasReason, reason = nx() == '1', nx(), nx() == '1', nx()
-local frags = readFrags()
 auditHead()
 local root = redis.call('HGET', G .. 'aproot', id)
 if not root then return { 'missing' } end
@@ -362,7 +390,7 @@ redis.call('HSET', ak, 'state', verdict, 'decidedAt', decidedAt)
 redis.call('ZADD', G .. 'decided', decidedAt, id)
 if hasBy then redis.call('HSET', ak, 'decidedBy', by) end
 if hasReason then redis.call('HSET', ak, 'reason', reason) end
-appendAudit(frags)
+appendAudit()
 return { 'decided', redis.call('HGETALL', ak) }
 `,
 );
