@@ -2,9 +2,9 @@ import { jsonNumber, jsonString } from './json-text.ts';
 import type { Tables } from './schema.ts';
 
 /**
- * The step functions (schema version 4, made cheaper by version 5): each pipeline step as one
- * PL/pgSQL function, so a step is one statement in autocommit (one round trip) and no lock is
- * held while the client is away. `begin_step`, `finish_step` and `decide_step` are a
+ * The step functions (schema version 4, made cheaper by versions 5 and 6): each pipeline step as
+ * one PL/pgSQL function, so a step is one statement in autocommit (one round trip) and no lock
+ * is held while the client is away. `begin_step`, `finish_step` and `decide_step` are a
  * line-by-line port of core's rules (state-tx.ts: beginTx, finishTx, decideApprovalTx);
  * `audit_row` is core's chainAudit, with Postgres's own sha256.
  *
@@ -28,17 +28,19 @@ import type { Tables } from './schema.ts';
  * (`json_field`, `json_set`), which is slower and only ever needed for calls in flight across an
  * upgrade.
  *
- * What measured cheaper (one caller, the functions' own time): fewer statements on the hot path
- * (the counters locked and reserved on by one upsert; a new checkpoint inserted already in
- * progress, so that filling it in is a HOT update; a root key's row read by primary key), no
- * regular expression per call (audit filter columns instead of expression indexes, see
- * schema.ts; the replay's cost printed by integer arithmetic). Each statement and each PL/pgSQL
- * expression also costs its set-up once per call (every call is its own transaction), so a
- * branch's rare case stays out of the common one's expressions. Not cheaper: joining statements
- * with data-modifying CTEs, or moving the before-values arithmetic from PL/pgSQL into SQL.
+ * What measured cheaper (one caller, the functions' own time): fewer statements and writes on the
+ * hot path (the counters locked and reserved on by one upsert; a new checkpoint claimed by an
+ * advisory lock and inserted once, whole; the audit head moved by one UPDATE; a root key's row
+ * read by primary key), no regular expression per call (audit filter columns instead of
+ * expression indexes, see schema.ts; the replay's cost printed by integer arithmetic). Each
+ * statement and each PL/pgSQL expression also costs its set-up once per call (every call is its
+ * own transaction), so a branch's rare case stays out of the common one's expressions. Not
+ * cheaper: joining statements with data-modifying CTEs, or moving the before-values arithmetic
+ * from PL/pgSQL into SQL.
  *
- * Lock order, in every function: checkpoint, key rows (FOR SHARE), approval, counters (by id),
- * then the audit head, always last, so it is held only while the step writes its row and commits.
+ * Lock order, in every function: checkpoint (its row, or the claim on a missing one's id), key
+ * rows (FOR SHARE), approval, counters (by id), then the audit head, always last, so it is held
+ * only while the step writes its row and commits.
  */
 
 /** How a checkpoint in this version's layout starts; any other start is an earlier version's. */
@@ -78,12 +80,12 @@ function between(fields: string, field: string, next: string): string {
 
 /**
  * appendAuditTx, for a function whose OUT parameters are a_seq, a_prev, a_hash: the row's filter
- * columns (schema version 5), before the head is locked; then the head, locked last, the row
- * chained to it and stored, the head moved. `body` is the row's canonical JSON after its seq
- * (audit_body); `pre`, text the row begins with (its fields up to agentId at least, as
- * audit_body's `pre`), is shorter to search; `decision`, the decision's JSON text, when the
- * caller has it. (One statement doing the same, an UPDATE of the head returning the hash before
- * it and an INSERT, measured no faster.)
+ * columns (schema version 5), before the head is locked; then the head, locked last, moved by one
+ * UPDATE that chains the row to it (prev_hash keeps the hash before it: schema version 6), and the
+ * row stored. `body` is the row's canonical JSON after its seq (audit_body); `pre`, text the row
+ * begins with (its fields up to agentId at least, as audit_body's `pre`), is shorter to search;
+ * `decision`, the decision's JSON text, when the caller has it. (Before version 6: a SELECT … FOR
+ * UPDATE of the head, then the UPDATE; one statement and one WAL record fewer now.)
  */
 function appendSql(
   t: Tables,
@@ -98,13 +100,18 @@ function appendSql(
   ${stringColumn(body, 'rootKeyId', between(pre, 'rootKeyId', 'runId'), 'v_a_root')}
   ${stringColumn(body, 'runId', between(pre, 'runId', 'agentId'), 'v_a_run')}
   ${stringColumn(body, 'decision', `coalesce(${decision}, 'null')`, 'v_a_decision')}
-  SELECT h.seq + 1, h.hash INTO a_seq, a_prev FROM ${t.auditHead} h WHERE h.id FOR UPDATE;
+  UPDATE ${t.auditHead} h SET seq = h.seq + 1, prev_hash = h.hash,
+      hash = encode(sha256(convert_to(h.hash || E'\n{"seq":' || (h.seq + 1) || ${body}, 'UTF8')), 'hex')
+    WHERE h.id RETURNING h.seq, h.prev_hash, h.hash INTO a_seq, a_prev, a_hash;
   IF NOT FOUND THEN RAISE EXCEPTION 'spendguard: the audit head row is missing: run migrate()'; END IF;
-  a_hash := encode(sha256(convert_to(a_prev || E'\n{"seq":' || a_seq || ${body}, 'UTF8')), 'hex');
   INSERT INTO ${t.audit} (seq, hash, data, key_id, root_key_id, run_id, decision, time_ms)
     VALUES (a_seq, a_hash, '{"seq":' || a_seq || left(${body}, -1) || ',"prevHash":"' || a_prev || '","hash":"' || a_hash || '"}',
-      v_a_key, v_a_root, v_a_run, v_a_decision, v_a_time);
-  UPDATE ${t.auditHead} h SET seq = a_seq, hash = a_hash WHERE h.id;`;
+      v_a_key, v_a_root, v_a_run, v_a_decision, v_a_time);`;
+}
+
+/** The schema's name, unquoted (a plain identifier: see quoteSchema), to name its advisory locks. */
+function schemaName(t: Tables): string {
+  return t.schema.slice(1, -1);
 }
 
 export function functionsSql(t: Tables): string {
@@ -247,7 +254,7 @@ CREATE OR REPLACE FUNCTION ${s}.begin_step(
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   v_state text; v_fence bigint; v_lease bigint; v_data text;
-  v_fresh boolean;
+  v_fresh boolean; v_row boolean;
   v_alive text[];
   v_fp text; v_completed float8; v_live boolean; v_gen bigint; v_next bigint; v_actual text;
   v_apr text; v_apr_state text; v_stale text; v_reason text; v_used_at text; v_expires float8; v_apr_cost float8;
@@ -262,23 +269,16 @@ DECLARE
 BEGIN
   <<decide>>
   BEGIN
-    -- The checkpoint row first: locked, or inserted when missing as a lock-only row (data NULL;
-    -- no other session ever sees it: this statement fills it in or deletes it), already in
-    -- progress as of now, so that filling it in changes no indexed column. A duplicate begin
-    -- waits here (on the row, or on the insert), then sees what this one wrote.
-    LOOP
-      SELECT c.state, c.fencing_token, c.lease_until, c.data INTO v_state, v_fence, v_lease, v_data
-        FROM ${t.checkpoints} c WHERE c.id = p_cp_id FOR UPDATE;
-      IF FOUND THEN
-        -- A lock-only row an earlier version committed is no checkpoint either.
-        v_fresh := v_data IS NULL;
-        EXIT;
-      END IF;
-      INSERT INTO ${t.checkpoints} (id, state, started_at) VALUES (p_cp_id, 'in_progress', p_now)
-        ON CONFLICT (id) DO NOTHING;
-      v_fresh := FOUND;
-      EXIT WHEN v_fresh;
-    END LOOP;
+    -- The checkpoint row first, locked. A missing one is claimed by a transaction-level advisory
+    -- lock on its id and inserted whole when the call proceeds (schema version 6: before, a
+    -- lock-only row was inserted here and filled in or deleted later, two more writes). A
+    -- duplicate begin waits here (on the row, or on the claim), then sees what this one wrote.
+    v_a_x := pg_advisory_xact_lock(hashtextextended('spendguard:checkpoint:${schemaName(t)}:' || p_cp_id, 0))::text;
+    SELECT c.state, c.fencing_token, c.lease_until, c.data INTO v_state, v_fence, v_lease, v_data
+      FROM ${t.checkpoints} c WHERE c.id = p_cp_id FOR UPDATE;
+    v_row := FOUND;
+    -- A lock-only row an earlier version committed is no checkpoint either.
+    v_fresh := v_data IS NULL;
 
     -- The key chain FOR SHARE: a revocation waits for this step, and later steps see it. A new
     -- checkpoint, perhaps pruned before, starts above the numbers the pruned one used: the floor
@@ -421,6 +421,22 @@ BEGIN
       v_admitted := true;
     END IF;
 
+    -- The attempt's checkpoint. A new one is inserted whole here, before the counters are locked,
+    -- so that they (shared by every call of the key) are held a statement shorter, to the commit.
+    v_data := '${CHECKPOINT_HEAD}' || v_next || ',"leaseUntil":' || p_lease_until || ',"keyId":' || p_key_id
+      || ',"fingerprint":' || p_fp || ',"generation":' || v_gen || p_cp_rest;
+    IF NOT v_row THEN
+      INSERT INTO ${t.checkpoints} (id, state, fencing_token, reserved_micros, windows, outcome_unknown,
+          lease_until, started_at, data)
+        VALUES (p_cp_id, 'in_progress', v_next, p_cost, p_windows, false, p_lease_until, p_now, v_data)
+        ON CONFLICT (id) DO NOTHING;
+      -- Only a begin of an earlier version, in flight across the upgrade, inserts without the
+      -- claim: this statement is rolled back and run again (the store retries it).
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'spendguard: checkpoint % was created meanwhile', p_cp_id USING ERRCODE = 'serialization_failure';
+      END IF;
+    END IF;
+
     -- Every counter of the plan's windows and rates, locked in id order (inserted if missing) and
     -- reserved on at once: the reservation (each window's cost, one call per rate) is added in the
     -- same statement, and taken back below if a check refuses the call. The checks read the
@@ -511,23 +527,24 @@ BEGIN
     IF coalesce(array_length(v_fired, 1), 0) > 0 THEN
       INSERT INTO ${t.marks} (id, expires_at) SELECT * FROM unnest(v_fired, v_fired_exp) ON CONFLICT (id) DO NOTHING;
     END IF;
-    UPDATE ${t.checkpoints} c SET state = 'in_progress', fencing_token = v_next, reserved_micros = p_cost,
-        windows = p_windows, outcome_unknown = false, lease_until = p_lease_until, started_at = p_now,
-        prunable_at = NULL,
-        data = '${CHECKPOINT_HEAD}' || v_next || ',"leaseUntil":' || p_lease_until || ',"keyId":' || p_key_id
-          || ',"fingerprint":' || p_fp || ',"generation":' || v_gen || p_cp_rest
-      WHERE c.id = p_cp_id;
+    IF v_row THEN
+      UPDATE ${t.checkpoints} c SET state = 'in_progress', fencing_token = v_next, reserved_micros = p_cost,
+          windows = p_windows, outcome_unknown = false, lease_until = p_lease_until, started_at = p_now,
+          prunable_at = NULL, data = v_data
+        WHERE c.id = p_cp_id;
+    END IF;
     r_kind := 'proceed'; r_generation := v_gen; r_fence := v_next; r_alerts := v_alerts;
     RETURN;
   END decide;
 
-  -- Decided without proceeding. A refused reservation is taken back and a lock-only row goes;
-  -- then the audit row, the head locked last.
+  -- Decided without proceeding. A refused reservation is taken back with the checkpoint inserted
+  -- for it, and a lock-only row (an earlier version's) goes; then the audit row, the head last.
   IF r_code IN ('rate_limited', 'cap_exceeded') THEN
     UPDATE ${t.counters} c SET value = c.value - d.delta
       FROM unnest(p_counter_ids, v_deltas) AS d(id, delta) WHERE c.id = d.id AND d.delta <> 0;
+    IF NOT v_row THEN DELETE FROM ${t.checkpoints} c WHERE c.id = p_cp_id; END IF;
   END IF;
-  IF v_fresh THEN DELETE FROM ${t.checkpoints} c WHERE c.id = p_cp_id AND c.data IS NULL; END IF;
+  IF v_fresh AND v_row THEN DELETE FROM ${t.checkpoints} c WHERE c.id = p_cp_id AND c.data IS NULL; END IF;
   IF r_kind IN ('wait', 'resumed') THEN RETURN; END IF;
   IF r_kind = 'denied' THEN
     v_decision := '"denied"'; v_code := '"' || r_code || '"'; r_message := v_msg;

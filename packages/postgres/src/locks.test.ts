@@ -170,7 +170,7 @@ const halfMark = (p: Processes) => ({
 });
 
 describe('postgres row locks of the step functions', () => {
-  it('a duplicate first attempt waits on the lock-only checkpoint row the first inserted, then sees its attempt', async () => {
+  it('a duplicate first attempt waits on the claim the first holds on the new checkpoint id, then sees its attempt', async () => {
     const p = await twoProcesses();
     const { first, second } = await beginBoth(
       p,

@@ -11,6 +11,7 @@ import {
   VendorCallError,
   verifyAuditChain,
 } from '@spendguard/core';
+import type { BeginPlan } from '@spendguard/core/store-kit';
 import { chargeAudit, describeStoreConformance, testKeyRecord } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,35 @@ describeStoreConformance('postgres', () => db.store(), {
 
 const entry: AuditEntry = chargeAudit('key_a', 'k', 1_795_000_000_000);
 
+/** A call of key_a begun at T + 2 under checkpoint cp_flight, on its lifetime window: the upgrade tests' call in flight. */
+function flightPlan(T: number, checkpointKey: string): BeginPlan {
+  return {
+    now: T + 2,
+    chain: ['key_a'],
+    keyId: 'key_a',
+    checkpointId: 'cp_flight',
+    checkpointKey,
+    fingerprint: 'fp',
+    leaseMs: 60_000,
+    dedupWindowMs: 60_000,
+    vendorIdempotent: true,
+    costMicros: 2_000_000,
+    windows: [
+      {
+        id: 'key_a:life',
+        keyId: 'key_a',
+        label: 'key lifetime',
+        capMicros: null,
+        alerts: [],
+        expiresAt: null,
+      },
+    ],
+    rates: [],
+    approval: null,
+    audit: { ...entry, time: T + 2 },
+  };
+}
+
 /** A completed checkpoint as the stores write it. */
 function checkpointOf(id: string, completedAt: number): CheckpointRecord {
   return {
@@ -107,8 +137,8 @@ describe('postgres store', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: db.url, schema, max: 1 }));
     const results = await Promise.all(stores.map((s) => s.migrate()));
     expect(results.filter((r) => r.from === 0)).toHaveLength(1);
-    expect(results.every((r) => r.to === 5)).toBe(true);
-    expect(await stores[0]?.migrate()).toEqual({ from: 5, to: 5 });
+    expect(results.every((r) => r.to === 6)).toBe(true);
+    expect(await stores[0]?.migrate()).toEqual({ from: 6, to: 6 });
     const tables = await db.sql<{ table_name: string }>(
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1',
       [schema],
@@ -163,7 +193,7 @@ describe('postgres store', () => {
       );
     }
     const store = new PostgresStore({ url: db.url, schema });
-    expect(await store.migrate()).toEqual({ from: 1, to: 5 });
+    expect(await store.migrate()).toEqual({ from: 1, to: 6 });
     expect(await store.listPending({ now: 0 })).toEqual([rows[1], rows[0]]);
     await store.close();
   });
@@ -358,7 +388,7 @@ describe('postgres store', () => {
       ['cp_old', JSON.stringify(settled)],
     );
     const store = new PostgresStore({ url: db.url, schema });
-    expect(await store.migrate()).toEqual({ from: 2, to: 5 });
+    expect(await store.migrate()).toEqual({ from: 2, to: 6 });
     expect((await store.readAudit({ keyId: 'key_a' })).map((r) => r.seq)).toEqual([1, 3]);
     expect((await store.readAudit({ keyId: 'key_b' })).map((r) => r.seq)).toEqual([2]);
     expect(await store.prune({ now: 1e15 })).toMatchObject({ checkpoints: 0 });
@@ -445,7 +475,7 @@ describe('postgres store', () => {
       code: 'store_unavailable',
       message: expect.stringContaining('store.migrate()'),
     });
-    expect(await store.migrate()).toEqual({ from: 3, to: 5 });
+    expect(await store.migrate()).toEqual({ from: 3, to: 6 });
     // The call in flight settles at another cost than it reserved.
     const done = await store.finish({
       now: T + 1000,
@@ -541,30 +571,7 @@ describe('postgres store', () => {
     await before.insertKey(testKeyRecord('key_a', null, { createdAt: T }));
     await before.appendAudit({ ...entry, time: T, message: 'nul \u0000 "keyId":"key_b"' });
     await before.appendAudit({ ...entry, time: T + 1, keyId: 'key_b', runId: 'run-1', decision: 'denied' });
-    const window = {
-      id: 'key_a:life',
-      keyId: 'key_a',
-      label: 'key lifetime',
-      capMicros: null,
-      alerts: [],
-      expiresAt: null,
-    };
-    const plan = {
-      now: T + 2,
-      chain: ['key_a'],
-      keyId: 'key_a',
-      checkpointId: 'cp_flight',
-      checkpointKey: 'order "state":"completed" é',
-      fingerprint: 'fp',
-      leaseMs: 60_000,
-      dedupWindowMs: 60_000,
-      vendorIdempotent: true,
-      costMicros: 2_000_000,
-      windows: [window],
-      rates: [],
-      approval: null,
-      audit: { ...entry, time: T + 2 },
-    };
+    const plan = flightPlan(T, 'order "state":"completed" é');
     const begun = await before.begin(plan);
     if (begun.kind !== 'proceed') throw new Error(`the setup begin answered ${begun.kind}`);
     await before.appendAudit({ ...entry, time: T + 3 });
@@ -579,7 +586,7 @@ describe('postgres store', () => {
     await before.close();
 
     const store = new PostgresStore({ url: db.url, schema });
-    expect(await store.migrate()).toEqual({ from: 4, to: 5 });
+    expect(await store.migrate()).toEqual({ from: 4, to: 6 });
     const seqs = async (query: AuditQuery) => (await store.readAudit(query)).map((r) => r.seq);
     expect(await seqs({ keyId: 'key_a' })).toEqual([1, 3]);
     expect(await seqs({ keyId: 'key_b' })).toEqual([2]);
@@ -613,6 +620,64 @@ describe('postgres store', () => {
     await db.sql(`UPDATE ${t.audit} SET data = replace(data, '"key_b"', '"key_c"') WHERE seq = 100`);
     expect(await seqs({ keyId: 'key_b' })).toEqual([2]);
     expect(await seqs({ keyId: 'key_c' })).toEqual([100]);
+    await store.close();
+  });
+
+  it('upgrades a version 5 schema: the head learns the hash before it, calls in flight settle and replay', async () => {
+    const schema = db.schema();
+    const t = tables(schema);
+    const upTo5 = MIGRATIONS.slice(0, 5).map((m) => m(t));
+    await db.sql(
+      `CREATE SCHEMA "${schema}"; CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, ` +
+        `applied_at timestamptz NOT NULL DEFAULT now()); ${upTo5.join(';\n')}; ` +
+        `INSERT INTO ${t.migrations} (version) VALUES (1), (2), (3), (4), (5)`,
+    );
+    const T = 1_795_000_000_000;
+    // Rows as version 5 wrote them (the same rows; a head without prev_hash), made by a store
+    // elsewhere: a chain of two, and a call begun, not yet settled.
+    const before = await db.store({ schema: db.schema() });
+    await before.insertKey(testKeyRecord('key_a', null, { createdAt: T }));
+    await before.appendAudit({ ...entry, time: T });
+    const plan = flightPlan(T, 'order');
+    const begun = await before.begin(plan);
+    if (begun.kind !== 'proceed') throw new Error(`the setup begin answered ${begun.kind}`);
+    const second = await before.appendAudit({ ...entry, time: T + 3 });
+    const from = `"${before.schema}"`;
+    await db.sql(
+      `INSERT INTO ${t.audit} SELECT * FROM ${from}.audit; ` +
+        `UPDATE ${t.auditHead} SET (seq, hash) = (SELECT seq, hash FROM ${from}.audit_head); ` +
+        `INSERT INTO ${t.keys} (id, root_id, data) SELECT id, root_id, data FROM ${from}.keys; ` +
+        `INSERT INTO ${t.counters} SELECT * FROM ${from}.counters; ` +
+        `INSERT INTO ${t.checkpoints} SELECT * FROM ${from}.checkpoints`,
+    );
+    await before.close();
+
+    const store = new PostgresStore({ url: db.url, schema });
+    expect(await store.migrate()).toEqual({ from: 5, to: 6 });
+    const done = await store.finish({
+      now: T + 10,
+      checkpointId: 'cp_flight',
+      fencingToken: begun.checkpoint.fencingToken,
+      outcome: 'completed',
+      actualMicros: 3_000_000,
+      result: '{"id":"ch_1"}',
+      audit: { ...entry, time: T + 10 },
+    });
+    expect(done).toMatchObject({ ok: true, audit: { seq: 3, prevHash: second.hash } });
+    expect(await store.getCounter('key_a:life')).toBe(3_000_000);
+    expect(await store.begin({ ...plan, now: T + 20 })).toMatchObject({ kind: 'replay' });
+    // A new checkpoint is claimed and inserted whole; a denied one leaves no row.
+    expect(await store.begin({ ...plan, checkpointId: 'cp_new', now: T + 21 })).toMatchObject({
+      kind: 'proceed',
+      checkpoint: { generation: 1, fencingToken: 1 },
+    });
+    const denied = await store.begin({ ...plan, checkpointId: 'cp_denied', chain: ['key_x'], now: T + 22 });
+    expect(denied).toMatchObject({ kind: 'denied', code: 'key_revoked' });
+    expect(await db.sql(`SELECT id FROM ${t.checkpoints} ORDER BY id`)).toEqual([
+      { id: 'cp_flight' },
+      { id: 'cp_new' },
+    ]);
+    expect(verifyAuditChain(await store.readAudit(), await store.auditHead())).toEqual({ ok: true, rows: 5 });
     await store.close();
   });
 

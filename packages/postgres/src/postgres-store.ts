@@ -336,8 +336,8 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One statement (begin_step): locks, in this order, the checkpoint row (inserted first if
-   * missing, so there is a row to lock), the key chain FOR SHARE (a revocation waits for it, and
+   * One statement (begin_step): locks, in this order, the checkpoint row (a missing one's id is
+   * claimed by an advisory lock instead), the key chain FOR SHARE (a revocation waits for it, and
    * later begins see it), the approval row, and, only when the call may proceed past the checks
    * before them, every counter of the plan's windows and rates (inserted if missing, in id order).
    * A begin that decides without proceeding (deny, replay, approval) locks the audit head last.
