@@ -1,8 +1,10 @@
+import { hash } from 'node:crypto';
 import { verifyAuditChain, verifyAuditRows } from '@spendguard/core';
 import { type AuditRow, chainAudit } from '@spendguard/core/store-kit';
 import { chargeAudit } from '@spendguard/core/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SEAL } from './lua/scripts.ts';
 import { RedisStore, type RedisStoreOptions } from './redis-store.ts';
 import { TEST_REDIS_URL, testStores } from './test-helpers.ts';
 
@@ -24,6 +26,34 @@ const NEVER = { sealDelayMs: 3_600_000 };
 
 async function rawHead(store: RedisStore): Promise<string | null> {
   return admin.get(`${store.layout.global}audit:head`);
+}
+
+/**
+ * SEAL's arguments for the rows after `head` as they are now (what a sealer would send after
+ * reading them), and a way to run it later, after the rows changed or not.
+ */
+async function sealLater(store: RedisStore): Promise<() => Promise<number>> {
+  const global = store.layout.global;
+  const head = (await admin.get(`${global}audit:head`)) ?? '';
+  const linked = head === '' ? 0 : Number(head.split(' ')[0]);
+  const appended = Number(await admin.get(`${global}audit:seq`));
+  let prev = head === '' ? '0'.repeat(64) : (head.split(' ')[1] as string);
+  const args = [global, store.layout.rootOpen, store.layout.rootClose, head];
+  for (let seq = linked + 1; seq <= appended; seq++) {
+    const row = (await admin.hget(`${global}audit`, String(seq))) as string;
+    prev = hash('sha256', `${prev}\n${row}`, 'hex');
+    args.push(head === '' ? row : String(Buffer.byteLength(row)), prev);
+  }
+  return async () => Number(await admin.eval(SEAL.lua, 1, `${global}audit:head`, ...args));
+}
+
+/** Row `seq` with one character of its idempotency key changed: the same length, other content. */
+async function editInPlace(store: RedisStore, seq: number): Promise<void> {
+  const key = `${store.layout.global}audit`;
+  const row = (await admin.hget(key, String(seq))) as string;
+  const edited = row.replace('"idempotencyKey":"k', '"idempotencyKey":"x');
+  expect(edited).not.toBe(row);
+  await admin.hset(key, String(seq), edited);
 }
 
 describe('RedisStore audit sealer', () => {
@@ -129,5 +159,58 @@ describe('RedisStore audit sealer', () => {
     await store.appendAudit(chargeAudit('key_1', 'k1', 1));
     await store.close();
     expect((await admin.get(`${p}{global}:audit:head`))?.split(' ')[0]).toBe('1');
+  });
+
+  it('the write changes nothing when a row changed since it was read (its length, or anything while nothing is linked)', async () => {
+    const store = open(prefix(), NEVER);
+    const key = `${store.layout.global}audit`;
+    for (let i = 1; i <= 3; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    // Nothing linked yet: the head cannot tell a log written again after clear() from the one
+    // read, so the rows are compared whole; a row of the same length but other text is refused.
+    const first = await sealLater(store);
+    await editInPlace(store, 2);
+    const before = await admin.hgetall(key);
+    expect(await first()).toBe(0);
+    expect(await admin.hgetall(key)).toEqual(before);
+    expect(await rawHead(store)).toBeNull();
+    await store.seal();
+    // With a head: a row whose length changed (an edit, or a link the head does not show) is refused.
+    for (let i = 4; i <= 6; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    const second = await sealLater(store);
+    const row = (await admin.hget(key, '5')) as string;
+    await admin.hset(key, '5', JSON.stringify({ ...JSON.parse(row), amount: 99999 }));
+    const head = await rawHead(store);
+    const unlinked = await admin.hmget(key, '4', '5', '6');
+    expect(await second()).toBe(0);
+    expect(await rawHead(store)).toBe(head);
+    expect(await admin.hmget(key, '4', '5', '6')).toEqual(unlinked);
+  });
+
+  it('a row edited to the same length between the read and the write is linked as read: verify names it', async () => {
+    const store = open(prefix(), NEVER);
+    for (let i = 1; i <= 2; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    await store.seal();
+    for (let i = 3; i <= 5; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    const write = await sealLater(store);
+    await editInPlace(store, 4);
+    expect(await write()).toBe(1);
+    const rows = await store.readAudit();
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows[3]?.idempotencyKey).toBe('x4');
+    expect(verifyAuditRows(rows)).toMatchObject({ ok: false, seq: 4, problem: 'edited' });
+  });
+
+  it('another sealer moved the head between the read and the write: the write changes nothing', async () => {
+    const store = open(prefix(), NEVER);
+    for (let i = 1; i <= 3; i++) await store.appendAudit(chargeAudit('key_1', `k${i}`, i));
+    const late = await sealLater(store);
+    await store.seal();
+    const key = `${store.layout.global}audit`;
+    const linked = await admin.hgetall(key);
+    const head = await rawHead(store);
+    expect(await late()).toBe(0);
+    expect(await admin.hgetall(key)).toEqual(linked);
+    expect(await rawHead(store)).toBe(head);
+    expect(verifyAuditRows(await store.readAudit())).toEqual({ ok: true, rows: 3 });
   });
 });

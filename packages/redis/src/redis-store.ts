@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { microsToUsd, StoreUnavailableError } from '@spendguard/core';
 import {
   type AlertEvent,
@@ -417,27 +417,31 @@ export class RedisStore implements Store {
   async #sealPass(): Promise<SealState> {
     for (let lost = 0; ; ) {
       this.#conn.stats.sealCommands++;
-      const [head, appendedText, ...stored] = (await this.#run(SEAL_READ, [String(SEAL_BATCH)])) as string[];
-      const appended = Number(appendedText);
-      const space = (head as string).indexOf(' ');
-      const linked = head === '' ? 0 : Number((head as string).slice(0, space));
-      let prevHash = head === '' ? GENESIS : (head as string).slice(space + 1);
-      if (stored.length === 0) return { linked, appended, blocked: linked < appended };
-      const args = [head as string, ''];
+      const read = (await this.#run(SEAL_READ, [String(SEAL_BATCH)])) as string[];
+      const head = read[0] as string;
+      const appended = Number(read[1]);
+      const space = head.indexOf(' ');
+      const linked = head === '' ? 0 : Number(head.slice(0, space));
+      let prevHash = head === '' ? GENESIS : head.slice(space + 1);
+      if (read.length === 2) return { linked, appended, blocked: linked < appended };
+      // Per row: what SEAL checks the stored row against (see there), and the row's hash. The
+      // rows themselves are linked in the script, from the stored text.
+      const whole = head === '';
+      const args = [head];
       let seq = linked;
-      for (const row of stored) {
+      for (let i = 2; i < read.length; i++) {
+        const row = read[i] as string;
         if (row === '') break;
         seq++;
-        const hash = createHash('sha256').update(`${prevHash}\n${row}`).digest('hex');
-        args.push(String(seq), `${row.slice(0, -1)},"prevHash":"${prevHash}","hash":"${hash}"}`);
-        prevHash = hash;
+        prevHash = hash('sha256', `${prevHash}\n${row}`, 'hex');
+        args.push(whole ? row : String(Buffer.byteLength(row)), prevHash);
       }
       if (seq === linked) return { linked, appended, blocked: true };
-      args[1] = `${seq} ${prevHash}`;
+      const batch = read.length - 2;
       this.#conn.stats.sealCommands++;
       if (Number(await this.#run(SEAL, args)) === 1) {
-        if (seq < linked + stored.length || seq === appended) {
-          return { linked: seq, appended, blocked: seq < appended && seq < linked + stored.length };
+        if (seq < linked + batch || seq === appended) {
+          return { linked: seq, appended, blocked: seq < appended && seq < linked + batch };
         }
       } else if (++lost >= SEAL_ATTEMPTS) {
         return { linked, appended, blocked: false };

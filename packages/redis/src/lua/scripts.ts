@@ -446,28 +446,45 @@ return out
 );
 
 /**
- * The sealer's write: ARGV after the prefixes: the head it read ('' for none), the new head
- * ('<seq> <hash>'), then (seq, linked row)… in order from the head. Each linked row must be the
- * stored unlinked row with ',"prevHash":…,"hash":…' added before its last '}'. 1 when written;
- * 0, changing nothing, when another sealer moved the head first or a row changed since it was read.
+ * The sealer's write: ARGV after the prefixes: the head it read ('' for none), then for each row
+ * after that head, in order: what identifies the row that was hashed (the whole row as read
+ * while nothing is linked yet, else its length in bytes), and the row's hash. Each stored row
+ * gets ',"prevHash":"…","hash":"…"' added before its last '}' here, from the stored text itself,
+ * so rows come back as hashes rather than whole (one concatenation each instead of two compared
+ * copies), and audit:head moves to the last one. 1 when written; 0, changing nothing, when
+ * another sealer moved the head first or a row is gone or changed since it was read.
+ *
+ * A row changes after its append only when it is linked, which moves the head, or when someone
+ * edits the log. Linking a row changes its length, and while the head stays put no sealer can
+ * link one, so the head and each length show it is still the unlinked row that was hashed. An
+ * edit of the same length between the read and this write would be linked with the hash of the
+ * text read, and verify then names the row as edited, as it should. While nothing is linked the
+ * head cannot tell a log cleared (`clear()`) and written again from the one read, so each row is
+ * then compared whole: a sealer never hashes a row in that is not the one it read.
  */
 export const SEAL = script(
   'seal',
   `${WRITES}${COMMON_LUA}
-local expected, newHead = nx(), nx()
-if (redis.call('GET', G .. 'audit:head') or '') ~= expected then return 0 end
-local pairs_ = {}
-while ai < #ARGV do
-  local seq, linked = nx(), nx()
-  local stored = redis.call('HGET', G .. 'audit', seq)
-  if not stored or ssub(linked, 1, #stored - 1) ~= ssub(stored, 1, -2) or ssub(linked, #stored, #stored + 11) ~= ',"prevHash":' then
-    return 0
-  end
-  pairs_[#pairs_ + 1] = seq
-  pairs_[#pairs_ + 1] = linked
+local expected = nx()
+local linked, prev, head = linkedHead()
+if (head or '') ~= expected then return 0 end
+prev = prev or '${'0'.repeat(64)}'
+local whole = expected == ''
+local n = (#ARGV - ai) / 2
+if n < 1 then return 1 end
+local seqs = {}
+for i = 1, n do seqs[i] = int(linked + i) end
+local rows = redis.call('HMGET', G .. 'audit', unpack(seqs))
+local out = {}
+for i = 1, n do
+  local stored, check, hash = rows[i], ARGV[ai + 2 * i - 1], ARGV[ai + 2 * i]
+  if not stored or (whole and stored ~= check) or (not whole and #stored ~= tonumber(check)) then return 0 end
+  out[2 * i - 1] = seqs[i]
+  out[2 * i] = ssub(stored, 1, -2) .. ',"prevHash":"' .. prev .. '","hash":"' .. hash .. '"}'
+  prev = hash
 end
-if #pairs_ > 0 then redis.call('HSET', G .. 'audit', unpack(pairs_)) end
-redis.call('SET', G .. 'audit:head', newHead)
+redis.call('HSET', G .. 'audit', unpack(out))
+redis.call('SET', G .. 'audit:head', int(linked + n) .. ' ' .. prev)
 return 1
 `,
 );
