@@ -11,7 +11,7 @@ import {
   VendorCallError,
   verifyAuditChain,
 } from '@spendguard/core';
-import type { BeginPlan } from '@spendguard/core/store-kit';
+import type { BeginPlan, FinishInput } from '@spendguard/core/store-kit';
 import { chargeAudit, describeStoreConformance, testKeyRecord } from '@spendguard/core/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,6 +61,33 @@ describeStoreConformance('postgres', () => db.store(), {
 });
 
 const entry: AuditEntry = chargeAudit('key_a', 'k', 1_795_000_000_000);
+
+/** The flight plan's call completed at T + 10, at $3 (it reserved $2). */
+function flightSettled(T: number, fencingToken: number, audit: Partial<AuditEntry> = {}): FinishInput {
+  return {
+    now: T + 10,
+    checkpointId: 'cp_flight',
+    fencingToken,
+    outcome: 'completed',
+    actualMicros: 3_000_000,
+    result: '{"id":"ch_1"}',
+    audit: { ...entry, time: T + 10, ...audit },
+  };
+}
+
+/**
+ * SQL that copies what a store of an earlier version wrote in schema `from` into the tables `t`
+ * (the upgrade tests); `audit` is how the audit rows are selected (their columns differ by version).
+ */
+function copiedRows(t: Tables, from: string, audit: string): string {
+  return (
+    `INSERT INTO ${t.audit} ${audit} FROM ${from}.audit; ` +
+    `UPDATE ${t.auditHead} SET (seq, hash) = (SELECT seq, hash FROM ${from}.audit_head); ` +
+    `INSERT INTO ${t.keys} (id, root_id, data) SELECT id, root_id, data FROM ${from}.keys; ` +
+    `INSERT INTO ${t.counters} SELECT * FROM ${from}.counters; ` +
+    `INSERT INTO ${t.checkpoints} SELECT * FROM ${from}.checkpoints`
+  );
+}
 
 /** A call of key_a begun at T + 2 under checkpoint cp_flight, on its lifetime window: the upgrade tests' call in flight. */
 function flightPlan(T: number, checkpointKey: string): BeginPlan {
@@ -576,13 +603,7 @@ describe('postgres store', () => {
     if (begun.kind !== 'proceed') throw new Error(`the setup begin answered ${begun.kind}`);
     await before.appendAudit({ ...entry, time: T + 3 });
     const from = `"${before.schema}"`;
-    await db.sql(
-      `INSERT INTO ${t.audit} (seq, hash, data) SELECT seq, hash, data FROM ${from}.audit; ` +
-        `UPDATE ${t.auditHead} SET (seq, hash) = (SELECT seq, hash FROM ${from}.audit_head); ` +
-        `INSERT INTO ${t.keys} (id, root_id, data) SELECT id, root_id, data FROM ${from}.keys; ` +
-        `INSERT INTO ${t.counters} SELECT * FROM ${from}.counters; ` +
-        `INSERT INTO ${t.checkpoints} SELECT * FROM ${from}.checkpoints`,
-    );
+    await db.sql(copiedRows(t, from, '(seq, hash, data) SELECT seq, hash, data'));
     await before.close();
 
     const store = new PostgresStore({ url: db.url, schema });
@@ -595,15 +616,7 @@ describe('postgres store', () => {
     expect(await seqs({ decision: 'denied' })).toEqual([2]);
     expect(await seqs({ fromTime: T + 1, toTime: T + 3 })).toEqual([2]);
     // The call in flight settles at another cost: the counter moves, the chain goes on.
-    const done = await store.finish({
-      now: T + 10,
-      checkpointId: 'cp_flight',
-      fencingToken: begun.checkpoint.fencingToken,
-      outcome: 'completed',
-      actualMicros: 3_000_000,
-      result: '{"id":"ch_1"}',
-      audit: { ...entry, time: T + 10, runId: 'run-1' },
-    });
+    const done = await store.finish(flightSettled(T, begun.checkpoint.fencingToken, { runId: 'run-1' }));
     const third = (await store.readAudit({ afterSeq: 2 }))[0] as AuditRow;
     expect(done).toMatchObject({ ok: true, audit: { seq: 4, prevHash: third.hash } });
     expect(await store.getCounter('key_a:life')).toBe(3_000_000);
@@ -643,26 +656,12 @@ describe('postgres store', () => {
     if (begun.kind !== 'proceed') throw new Error(`the setup begin answered ${begun.kind}`);
     const second = await before.appendAudit({ ...entry, time: T + 3 });
     const from = `"${before.schema}"`;
-    await db.sql(
-      `INSERT INTO ${t.audit} SELECT * FROM ${from}.audit; ` +
-        `UPDATE ${t.auditHead} SET (seq, hash) = (SELECT seq, hash FROM ${from}.audit_head); ` +
-        `INSERT INTO ${t.keys} (id, root_id, data) SELECT id, root_id, data FROM ${from}.keys; ` +
-        `INSERT INTO ${t.counters} SELECT * FROM ${from}.counters; ` +
-        `INSERT INTO ${t.checkpoints} SELECT * FROM ${from}.checkpoints`,
-    );
+    await db.sql(copiedRows(t, from, 'SELECT *'));
     await before.close();
 
     const store = new PostgresStore({ url: db.url, schema });
     expect(await store.migrate()).toEqual({ from: 5, to: 6 });
-    const done = await store.finish({
-      now: T + 10,
-      checkpointId: 'cp_flight',
-      fencingToken: begun.checkpoint.fencingToken,
-      outcome: 'completed',
-      actualMicros: 3_000_000,
-      result: '{"id":"ch_1"}',
-      audit: { ...entry, time: T + 10 },
-    });
+    const done = await store.finish(flightSettled(T, begun.checkpoint.fencingToken));
     expect(done).toMatchObject({ ok: true, audit: { seq: 3, prevHash: second.hash } });
     expect(await store.getCounter('key_a:life')).toBe(3_000_000);
     expect(await store.begin({ ...plan, now: T + 20 })).toMatchObject({ kind: 'replay' });
