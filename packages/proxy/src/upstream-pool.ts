@@ -42,7 +42,9 @@ export function createUpstreamPool(): UpstreamPool {
   const send = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const request = input instanceof Request ? input : undefined;
     const url = new URL(request ? request.url : input instanceof URL ? input.href : input);
-    const headers = new Headers(init.headers ?? request?.headers);
+    // Headers the guard built are read as they are; anything else is normalised first.
+    const given = init.headers ?? request?.headers;
+    const headers = given instanceof Headers ? given : new Headers(given);
     const body =
       init.body !== undefined && init.body !== null
         ? await bytesOf(init.body)

@@ -191,8 +191,20 @@ export async function handleVendorRequest(
   }
 }
 
+type Vendors = { profiles: Map<string, VendorProfile>; byHost: Map<string, string> };
+/** The default profiles' maps, made once: most callers (the proxy, governed clients) use them. */
+let defaultVendors: Vendors | undefined;
+
 /** The profiles by vendor name and the vendor names by host; a later profile or `hosts` entry wins. */
-function vendorsOf(options: VendorRequestOptions) {
+function vendorsOf(options: VendorRequestOptions): Vendors {
+  if (options.profiles === undefined && options.hosts === undefined) {
+    defaultVendors ??= vendorMaps({});
+    return defaultVendors;
+  }
+  return vendorMaps(options);
+}
+
+function vendorMaps(options: Pick<VendorRequestOptions, 'profiles' | 'hosts'>): Vendors {
   const profiles = new Map((options.profiles ?? DEFAULT_PROFILES).map((p) => [p.vendor, p]));
   const byHost = new Map<string, string>();
   for (const profile of profiles.values()) for (const host of profile.hosts) byHost.set(host, profile.vendor);
