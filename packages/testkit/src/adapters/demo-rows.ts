@@ -1,6 +1,6 @@
-import type { Store } from '@spendguard/core';
+import type { AuditRow, Store } from '@spendguard/core';
 import { BillingWorld } from './billing-world.ts';
-import { ADAPTER_ROWS, type ColumnTrace, playColumn, runIds } from './rows.ts';
+import { ADAPTER_ROWS, playColumn, runIds } from './rows.ts';
 import type { AdapterSurface } from './surface.ts';
 import type { DemoColumn, DemoRow } from './table.ts';
 
@@ -14,35 +14,39 @@ export interface AdapterRowsOptions {
   onRow?: (row: DemoRow) => void;
 }
 
-function demoColumn(trace: ColumnTrace): DemoColumn {
-  const { attempted, objects, moneyMovedUsd, replays, denials } = trace;
-  return { attempted, objects, moneyMovedUsd, replays, denials };
+/** What a demo table's row needs for `playDemoRows`: its id, title and what a correct run does. */
+export interface DemoTableRow {
+  id: string;
+  title: string;
+  expectedObjects: number;
+  maxMoneyUsd: number;
 }
 
 /**
- * The same rows as `describeAdapterBehaviour`, for `pnpm demo`: each played without and then with
- * spendguard through the framework's real loop, counted, not asserted. Row ids are `<name>/F1` ….
+ * Play each wanted row of `table` without and then with spendguard in a fresh billing world (its
+ * store from `options`), and report each as a `DemoRow` (`<prefix>/<id>`, `<titlePrefix>: <title>`)
+ * with only the counts `pnpm demo` shows. `play` runs one column and returns its trace.
  */
-export async function runAdapterRows<Tools, Result>(
-  name: string,
-  surface: AdapterSurface<Tools, Result>,
-  options: AdapterRowsOptions = {},
+export async function playDemoRows<Row extends DemoTableRow>(
+  table: readonly Row[],
+  labels: { prefix: string; titlePrefix: string },
+  options: Omit<AdapterRowsOptions, 'framework'>,
+  play: (row: Row, world: BillingWorld, withGuard: boolean) => Promise<DemoColumn & { audit: AuditRow[] }>,
 ): Promise<DemoRow[]> {
   const world = new BillingWorld(options.store ? { store: options.store } : {});
   await world.start();
-  const stamp = Date.now().toString(36);
   const rows: DemoRow[] = [];
   try {
-    const wanted = ADAPTER_ROWS.filter(
-      (r) => !options.only || options.only.includes(r.id) || options.only.includes(`${name}/${r.id}`),
+    const { only } = options;
+    const wanted = table.filter(
+      (r) => !only || only.includes(r.id) || only.includes(`${labels.prefix}/${r.id}`),
     );
     for (const row of wanted) {
-      const runId = runIds(name, row, stamp);
-      const without = await playColumn(surface, row, world, false, runId);
-      const withGuard = await playColumn(surface, row, world, true, runId);
+      const without = await play(row, world, false);
+      const withGuard = await play(row, world, true);
       const result: DemoRow = {
-        id: `${name}/${row.id}`,
-        title: `${options.framework ?? name}: ${row.title}`,
+        id: `${labels.prefix}/${row.id}`,
+        title: `${labels.titlePrefix}: ${row.title}`,
         without: demoColumn(without),
         with: demoColumn(withGuard),
         expectedObjects: row.expectedObjects,
@@ -56,4 +60,27 @@ export async function runAdapterRows<Tools, Result>(
     await world.stop();
   }
   return rows;
+}
+
+function demoColumn(trace: DemoColumn): DemoColumn {
+  const { attempted, objects, moneyMovedUsd, replays, denials } = trace;
+  return { attempted, objects, moneyMovedUsd, replays, denials };
+}
+
+/**
+ * The same rows as `describeAdapterBehaviour`, for `pnpm demo`: each played without and then with
+ * spendguard through the framework's real loop, counted, not asserted. Row ids are `<name>/F1` ….
+ */
+export async function runAdapterRows<Tools, Result>(
+  name: string,
+  surface: AdapterSurface<Tools, Result>,
+  options: AdapterRowsOptions = {},
+): Promise<DemoRow[]> {
+  const stamp = Date.now().toString(36);
+  return playDemoRows(
+    ADAPTER_ROWS,
+    { prefix: name, titlePrefix: options.framework ?? name },
+    options,
+    (row, world, withGuard) => playColumn(surface, row, world, withGuard, runIds(name, row, stamp)),
+  );
 }

@@ -13,7 +13,7 @@ export {
   chargeOrder,
   FAKE_STRIPE_SECRET,
 } from './billing-world.ts';
-export { type AdapterRowsOptions, runAdapterRows } from './demo-rows.ts';
+export { type AdapterRowsOptions, type DemoTableRow, playDemoRows, runAdapterRows } from './demo-rows.ts';
 export { describeAdapterBehaviour } from './describe.ts';
 export {
   type AdapterSurface,
