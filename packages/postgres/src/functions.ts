@@ -273,7 +273,7 @@ BEGIN
     -- lock on its id and inserted whole when the call proceeds (schema version 6: before, a
     -- lock-only row was inserted here and filled in or deleted later, two more writes). A
     -- duplicate begin waits here (on the row, or on the claim), then sees what this one wrote.
-    v_a_x := pg_advisory_xact_lock(hashtextextended('spendguard:checkpoint:${schemaName(t)}:' || p_cp_id, 0))::text;
+    PERFORM pg_advisory_xact_lock(hashtextextended('spendguard:checkpoint:${schemaName(t)}:' || p_cp_id, 0));
     SELECT c.state, c.fencing_token, c.lease_until, c.data INTO v_state, v_fence, v_lease, v_data
       FROM ${t.checkpoints} c WHERE c.id = p_cp_id FOR UPDATE;
     v_row := FOUND;
