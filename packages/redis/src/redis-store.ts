@@ -1,5 +1,4 @@
-import { hash } from 'node:crypto';
-import { microsToUsd, StoreUnavailableError } from '@spendguard/core';
+import { microsToUsd, StoreUnavailableError, sha256Hex } from '@spendguard/core';
 import {
   type AlertEvent,
   type AppendedRow,
@@ -18,6 +17,7 @@ import {
   decidedApproval,
   type FinishInput,
   type FinishResult,
+  GENESIS_HASH,
   type KeyQuery,
   type KeyRecord,
   matchesAuditQuery,
@@ -109,7 +109,6 @@ const PRUNE_CHUNK = 500;
 const SEAL_BATCH = 500;
 /** Sealer steps lost to another sealer before `seal` gives up for now (it runs again later). */
 const SEAL_ATTEMPTS = 50;
-const GENESIS = '0'.repeat(64);
 
 /** What `seal` left: rows up to `linked` are linked; `appended` is the last row appended. */
 export interface SealState {
@@ -422,7 +421,7 @@ export class RedisStore implements Store {
       const appended = Number(read[1]);
       const space = head.indexOf(' ');
       const linked = head === '' ? 0 : Number(head.slice(0, space));
-      let prevHash = head === '' ? GENESIS : head.slice(space + 1);
+      let prevHash = head === '' ? GENESIS_HASH : head.slice(space + 1);
       if (read.length === 2) return { linked, appended, blocked: linked < appended };
       // Per row: what SEAL checks the stored row against (see there), and the row's hash. The
       // rows themselves are linked in the script, from the stored text.
@@ -433,7 +432,7 @@ export class RedisStore implements Store {
         const row = read[i] as string;
         if (row === '') break;
         seq++;
-        prevHash = hash('sha256', `${prevHash}\n${row}`, 'hex');
+        prevHash = sha256Hex(`${prevHash}\n${row}`);
         args.push(whole ? row : String(Buffer.byteLength(row)), prevHash);
       }
       if (seq === linked) return { linked, appended, blocked: true };

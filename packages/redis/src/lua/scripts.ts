@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { GENESIS_HASH } from '@spendguard/core/store-kit';
 import { AMOUNT_LUA, AUDIT_LUA, COMMON_LUA, COUNTER_LUA, FORMAT_LUA } from './library.ts';
 
 /** A script run by SHA (EVALSHA), sent in full (EVAL) only when the server does not know it. */
@@ -468,7 +469,7 @@ export const SEAL = script(
 local expected = nx()
 local linked, prev, head = linkedHead()
 if (head or '') ~= expected then return 0 end
-prev = prev or '${'0'.repeat(64)}'
+prev = prev or '${GENESIS_HASH}'
 local whole = expected == ''
 local n = (#ARGV - ai) / 2
 if n < 1 then return 1 end
