@@ -120,27 +120,6 @@ export function invalidSettlement(input: FinishInput): string | undefined {
   return undefined;
 }
 
-/**
- * A one-dimensional array parameter as the literal pg would send for it (its arrayString: every
- * element quoted, `\\` and `"` escaped, null as NULL), written here so that an array the call
- * passes more than once (the windows' ids) is written once.
- */
-export function pgArray(items: readonly (string | number | null)[]): string {
-  let out = '{';
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i];
-    if (i > 0) out += ',';
-    if (item === null || item === undefined) out += 'NULL';
-    else {
-      const text = String(item);
-      out += `"${NEEDS_ESCAPE.test(text) ? text.replace(ESCAPED, '\\$&') : text}"`;
-    }
-  }
-  return `${out}}`;
-}
-const NEEDS_ESCAPE = /["\\]/;
-const ESCAPED = /["\\]/g;
-
 /** A begin call: its arguments, and what is needed to read its answer. */
 export interface BeginCall {
   values: unknown[];
@@ -152,14 +131,7 @@ export interface BeginCall {
 export function beginCall(plan: BeginPlan): BeginCall {
   const counters = new Map<string, number | null>();
   for (const w of plan.windows) if (!counters.has(w.id)) counters.set(w.id, w.expiresAt);
-  // The counters are the windows' ids, in order, when no two windows share one and no rate adds one.
-  let sameIds = counters.size === plan.windows.length;
-  for (const r of plan.rates) {
-    if (!counters.has(r.id)) {
-      counters.set(r.id, r.expiresAt);
-      sameIds = false;
-    }
-  }
+  for (const r of plan.rates) if (!counters.has(r.id)) counters.set(r.id, r.expiresAt);
   const alerts: BeginCall['alerts'] = [];
   const alertWindow: number[] = [];
   const alertThreshold: number[] = [];
@@ -192,12 +164,10 @@ export function beginCall(plan: BeginPlan): BeginCall {
     result: null,
     error: null,
   });
-  // Arrays as their literals, the windows' ids written once (see pgArray).
-  const windowIds = pgArray(plan.windows.map((w) => w.id));
   const values: unknown[] = [
     plan.now,
-    pgArray(plan.chain),
-    pgArray(plan.chain.map((id) => inner(id === plan.keyId ? 'this key' : `its ancestor ${id}`))),
+    plan.chain,
+    plan.chain.map((id) => inner(id === plan.keyId ? 'this key' : `its ancestor ${id}`)),
     plan.checkpointId,
     inner(String(plan.checkpointKey)),
     json(plan.fingerprint),
@@ -208,28 +178,24 @@ export function beginCall(plan: BeginPlan): BeginCall {
     `,${rest.slice(1)}`,
     plan.costMicros,
     usd2(plan.costMicros),
-    windowIds,
-    sameIds ? windowIds : pgArray([...counters.keys()]),
-    pgArray([...counters.values()]),
-    windowIds,
-    pgArray(plan.windows.map((w) => w.capMicros)),
-    pgArray(plan.windows.map((w) => w.expiresAt)),
-    pgArray(
-      plan.windows.map((w) =>
-        w.capMicros === null
-          ? ''
-          : inner(`the ${w.label} cap of $${usd2(w.capMicros)} for key ${w.keyId} would be exceeded ($`),
-      ),
+    plan.windows.map((w) => w.id),
+    [...counters.keys()],
+    [...counters.values()],
+    plan.windows.map((w) => w.id),
+    plan.windows.map((w) => w.capMicros),
+    plan.windows.map((w) => w.expiresAt),
+    plan.windows.map((w) =>
+      w.capMicros === null
+        ? ''
+        : inner(`the ${w.label} cap of $${usd2(w.capMicros)} for key ${w.keyId} would be exceeded ($`),
     ),
     inner(` used, this call $${usd2(plan.costMicros)})`),
-    pgArray(alertWindow),
-    pgArray(alertThreshold),
-    pgArray(alertMark),
-    pgArray(plan.rates.map((r) => r.id)),
-    pgArray(plan.rates.map((r) => r.limit)),
-    pgArray(
-      plan.rates.map((r) => json(`rate limit of ${r.limit} calls per minute reached for key ${r.keyId}`)),
-    ),
+    alertWindow,
+    alertThreshold,
+    alertMark,
+    plan.rates.map((r) => r.id),
+    plan.rates.map((r) => r.limit),
+    plan.rates.map((r) => json(`rate limit of ${r.limit} calls per minute reached for key ${r.keyId}`)),
     approval?.id ?? null,
     approval ? inner(String(approval.id)) : null,
     approval
