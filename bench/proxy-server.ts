@@ -9,7 +9,9 @@
  *
  * Roles: `upstream` answers every request with one fixed Stripe charge; `passthrough` forwards
  * each request through an undici keep-alive pool, with no checks (the floor a proxy can reach);
- * `spendguard` is `serveProxy` over SQLite or Redis.
+ * `spendguard` is `serveProxy` over SQLite or Redis, or over the guard-only store (the guard's own
+ * work and the proxy's, no store to speak of: it issues the agent's key itself and sends its token
+ * with `listening`).
  */
 import { createServer, type IncomingHttpHeaders, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +20,7 @@ import { createGuard, type PolicyDocument, SqliteStore, type Store } from '@spen
 import { RedisStore } from '@spendguard/redis';
 import { type Dispatcher, Pool } from 'undici';
 import { serveProxy } from '../packages/proxy/src/index.ts';
+import { GuardOnlyStore } from './guard-only-store.ts';
 
 export type ServerConfig =
   | { role: 'upstream'; secret: string }
@@ -26,10 +29,15 @@ export type ServerConfig =
       role: 'spendguard';
       upstream: string;
       policies: PolicyDocument;
-      store: { kind: 'sqlite'; file: string } | { kind: 'redis'; url: string; prefix: string };
+      store:
+        | { kind: 'sqlite'; file: string }
+        | { kind: 'redis'; url: string; prefix: string }
+        | { kind: 'guard-only' };
     };
 
-export type ServerMessage = { type: 'listening'; url: string } | { type: 'count'; calls: number };
+export type ServerMessage =
+  | { type: 'listening'; url: string; token?: string }
+  | { type: 'count'; calls: number };
 
 const config = JSON.parse(process.argv[2] as string) as ServerConfig;
 
@@ -38,7 +46,7 @@ function send(message: ServerMessage): void {
 }
 
 /** Starts the role's server; returns its URL and how to close it. */
-async function start(): Promise<{ url: string; close: () => Promise<void> }> {
+async function start(): Promise<{ url: string; token?: string; close: () => Promise<void> }> {
   switch (config.role) {
     case 'upstream':
       return listen(answerAsUpstream(config.secret));
@@ -58,8 +66,15 @@ async function start(): Promise<{ url: string; close: () => Promise<void> }> {
       const store: Store =
         spec.kind === 'sqlite'
           ? new SqliteStore({ file: spec.file })
-          : new RedisStore({ url: spec.url, prefix: spec.prefix });
+          : spec.kind === 'redis'
+            ? new RedisStore({ url: spec.url, prefix: spec.prefix })
+            : new GuardOnlyStore();
       const guard = createGuard({ policies: config.policies, store });
+      // The guard-only store lives in this process: the agent's key can only be issued here.
+      const token =
+        spec.kind === 'guard-only'
+          ? (await guard.keys.issueRoot({ policy: 'billing', name: 'proxy-bench' })).token
+          : undefined;
       const server = await serveProxy({
         guard,
         upstreams: { stripe: config.upstream },
@@ -68,6 +83,7 @@ async function start(): Promise<{ url: string; close: () => Promise<void> }> {
       });
       return {
         url: server.url,
+        ...(token !== undefined && { token }),
         close: async () => {
           await server.close();
           await guard.close();
@@ -149,7 +165,7 @@ function forwardThrough(pool: Pool): RequestListener {
 }
 
 const server = await start();
-send({ type: 'listening', url: server.url });
+send({ type: 'listening', url: server.url, ...(server.token !== undefined && { token: server.token }) });
 process.on('message', async (message) => {
   if (message === 'count') send({ type: 'count', calls: upstreamCalls });
   if (message === 'exit') {

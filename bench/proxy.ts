@@ -17,12 +17,15 @@ import { type Summary, summarize } from './stats.ts';
  * answers each request with one fixed Stripe charge. Not the testkit's fake Stripe: it parses,
  * validates and keeps every charge and idempotency key in memory, and answered about 4,600
  * charges/s on the 2-vCPU bench VM against 18,000 for the fixed answer, so it would cap the direct
- * and pass-through targets and flatter the ratios. Four targets, one after another, each
+ * and pass-through targets and flatter the ratios. Five targets, one after another, each
  * server in its own process (proxy-server.ts), the load generator (autocannon) in this one:
  *
  * - direct: the upstream itself;
  * - pass-through: node:http forwarding over an undici keep-alive pool, no checks (the floor);
- * - spendguard over SQLite, and over Redis: `serveProxy` with the agent's vault key.
+ * - spendguard over SQLite, and over Redis: `serveProxy` with the agent's vault key;
+ * - spendguard guard-only: `serveProxy` over the guard-only store (guard-only-store.ts: keys in
+ *   memory, no caps, leases or audit), so the proxy's and the guard's own cost per request shows
+ *   apart from the store's. It enforces nothing, so the goals are not its.
  *
  * Every request is a distinct charge (a fresh `metadata[order_id]`), so the proxy really runs
  * begin → upstream → finish and nothing is replayed. Per target: a warm-up, then one connection
@@ -51,10 +54,13 @@ const SERVER = fileURLToPath(new URL('./proxy-server.ts', import.meta.url));
 class ServerProcess {
   readonly #child: ChildProcess;
   readonly url: string;
+  /** The agent's vault token, from a server that issued the key itself (guard-only). */
+  readonly token: string | undefined;
 
-  private constructor(child: ChildProcess, url: string) {
+  private constructor(child: ChildProcess, url: string, token: string | undefined) {
     this.#child = child;
     this.url = url;
+    this.token = token;
   }
 
   static async start(config: ServerConfig): Promise<ServerProcess> {
@@ -75,7 +81,7 @@ class ServerProcess {
     );
     try {
       const message = await nextMessage(child, 'listening', START_TIMEOUT_MS);
-      return new ServerProcess(child, message.url);
+      return new ServerProcess(child, message.url, message.token);
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
@@ -186,8 +192,10 @@ interface Target {
   /** Where the load goes: the path prefix routes a spendguard proxy to Stripe. */
   path: string;
   server: ServerConfig | null;
-  /** The vault token (spendguard) or the real secret (direct, pass-through). */
-  authorization: () => Promise<string>;
+  /** Whether the issue's goals are this target's (spendguard over a real store). */
+  goals: boolean;
+  /** The vault token (spendguard) or the real secret (direct, pass-through), once its server runs. */
+  authorization: (server: ServerProcess) => Promise<string>;
   /** The spendguard store this target's proxy used, opened afresh to read its audit rows. */
   audit?: () => Store;
   cleanup: () => Promise<void>;
@@ -195,6 +203,7 @@ interface Target {
 
 interface TargetRun {
   name: string;
+  goals: boolean;
   single: Phase;
   loaded: Phase;
   upstreamCalls: number;
@@ -209,12 +218,12 @@ interface TargetRun {
 
 async function runTarget(target: Target, upstream: ServerProcess): Promise<TargetRun> {
   try {
-    const authorization = `Bearer ${await target.authorization()}`;
     const server = target.server ? await ServerProcess.start(target.server) : upstream;
     let serverExit: number | null = 0;
     const callsBefore = await upstream.calls();
     const phases: Phase[] = [];
     try {
+      const authorization = `Bearer ${await target.authorization(server)}`;
       const url = `${server.url}${target.path}`;
       phases.push(await load(url, authorization, CONNECTIONS, WARMUP_SECONDS));
       phases.push(await load(url, authorization, 1, SINGLE_SECONDS));
@@ -232,6 +241,7 @@ async function runTarget(target: Target, upstream: ServerProcess): Promise<Targe
     }
     return {
       name: target.name,
+      goals: target.goals,
       single: phases[1] as Phase,
       loaded: phases[2] as Phase,
       upstreamCalls: (await upstream.calls()) - callsBefore,
@@ -282,12 +292,36 @@ function targets(upstream: string): Target[] {
   const prefix = benchPrefix('proxy');
   const real = async () => STRIPE_SECRET;
   return [
-    { name: 'direct', path: '/v1/charges', server: null, authorization: real, cleanup: async () => {} },
+    {
+      name: 'direct',
+      path: '/v1/charges',
+      server: null,
+      goals: false,
+      authorization: real,
+      cleanup: async () => {},
+    },
     {
       name: 'pass-through',
       path: '/v1/charges',
       server: { role: 'passthrough', upstream },
+      goals: false,
       authorization: real,
+      cleanup: async () => {},
+    },
+    {
+      name: 'spendguard guard-only',
+      path: '/stripe/v1/charges',
+      server: {
+        role: 'spendguard',
+        upstream,
+        policies: PROXY_POLICIES,
+        store: { kind: 'guard-only' },
+      },
+      goals: false,
+      authorization: async (server) => {
+        if (server.token === undefined) throw new Error('the guard-only proxy sent no token');
+        return server.token;
+      },
       cleanup: async () => {},
     },
     {
@@ -299,6 +333,7 @@ function targets(upstream: string): Target[] {
         policies: PROXY_POLICIES,
         store: { kind: 'sqlite', file: sqliteFile },
       },
+      goals: true,
       authorization: () => issueRootToken(new SqliteStore({ file: sqliteFile })),
       audit: () => new SqliteStore({ file: sqliteFile }),
       cleanup: async () => rmSync(sqliteDir, { recursive: true, force: true }),
@@ -312,6 +347,7 @@ function targets(upstream: string): Target[] {
         policies: PROXY_POLICIES,
         store: { kind: 'redis', url: REDIS_URL, prefix },
       },
+      goals: true,
       authorization: () => issueRootToken(new RedisStore({ url: REDIS_URL, prefix })),
       audit: () => new RedisStore({ url: REDIS_URL, prefix }),
       cleanup: async () => {
@@ -419,7 +455,7 @@ export async function proxy(): Promise<BenchResult> {
     { name: 'upstream exited cleanly', expected: 0, actual: upstreamExit ?? -1, ok: upstreamExit === 0 },
   ];
   for (const run of runs) {
-    const guarded = run.name.startsWith('spendguard');
+    const guarded = run.goals;
     const single = summarize(run.single.samplesNs);
     const loaded = summarize(run.loaded.samplesNs);
     rows.push(
@@ -456,7 +492,7 @@ export async function proxy(): Promise<BenchResult> {
     }
   }
   for (const run of runs) {
-    const guarded = run.name.startsWith('spendguard');
+    const guarded = run.goals;
     const ratio = perSecond(run.loaded) / perSecond(passthrough.loaded);
     metrics.push(
       {
@@ -481,7 +517,7 @@ export async function proxy(): Promise<BenchResult> {
   }
   return {
     name: 'proxy',
-    title: `the proxy on loopback: direct, undici pass-through, spendguard over SQLite and Redis (autocannon, POST charges; 1 connection × ${SINGLE_SECONDS} s and ${CONNECTIONS} × ${LOADED_SECONDS} s per target; µs; bare = direct)`,
+    title: `the proxy on loopback: direct, undici pass-through, spendguard over the guard-only store, SQLite and Redis (autocannon, POST charges; 1 connection × ${SINGLE_SECONDS} s and ${CONNECTIONS} × ${LOADED_SECONDS} s per target; µs; bare = direct)`,
     rows,
     metrics,
     checks,
