@@ -54,7 +54,7 @@ function luaString(text: string): string {
  * functions it may call (every local function is a closure made on each run).
  *
  * FORMAT_LUA: JSON strings and numbers printed exactly as JavaScript prints them (jstr, jsnum,
- * fixed2, iso), once formats() has made them.
+ * fixed2, iso), once formats() has made them; usdText, a stored amount in dollars.
  */
 export const FORMAT_LUA = String.raw`
 -- They are made by formats(), which a script calls before it prints: most runs print nothing,
@@ -128,6 +128,22 @@ local function formats()
     return sformat('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day, floor(rem / 3600000),
       floor(rem / 60000) % 60, floor(rem / 1000) % 60, rem % 1000)
   end
+end
+
+-- String(micros / 1e6) of a stored amount's text (num(), so plain digits for a whole amount
+-- below 1e17). A whole number of at most 15 digits is its own decimal, cut at the point (15
+-- significant digits always read back as the same double, and nothing shorter does), so the
+-- common case needs neither formats()' closures nor jsnum's search.
+local function usdText(s)
+  local whole = #s <= 15 and smatch(s, '^%d+$') and tonumber(s)
+  if not whole then
+    formats()
+    return jsnum(tonumber(s) / 1000000)
+  end
+  local frac = sgsub(sformat('%06d', whole % 1000000), '0+$', '')
+  local dollars = int((whole - whole % 1000000) / 1000000)
+  if frac == '' then return dollars end
+  return dollars .. '.' .. frac
 end
 `;
 
@@ -232,7 +248,7 @@ export const PRIMITIVES_TEST_LUA = `#!lua flags=no-writes
 ${PIPELINE_PRELUDE}
 formats()
 local fn = ({ jstr = jstr, jsnum = function(s) return jsnum(tonumber(s)) end,
-  usd = function(s) return jsnum(tonumber(s) / 1000000) end,
+  usd = usdText,
   fixed2 = function(s) return fixed2(tonumber(s) / 1000000) end,
   iso = function(s) return iso(tonumber(s)) end,
   isMicros = function(s) return isMicros(s) and '1' or '0' end })[nx()]

@@ -89,9 +89,10 @@ describe('Lua primitives match JavaScript', () => {
     expect(got).toEqual(values.map((v) => String(v)));
   });
 
-  it('usd(micros) prints micros / 1e6 like String(micros / 1e6)', async () => {
+  it('usdText(micros) prints micros / 1e6 like String(micros / 1e6), past 15 digits too', async () => {
     const micros = [0, 1, 7900, 86_950_000, 235_000, 321_950_000, 999_999, 1_000_000, 123_456_789_012];
-    for (let i = 0; i < 5000; i++) micros.push(Math.floor(Math.random() * 10 ** (1 + (i % 13))));
+    micros.push(999_999_999_999_999, 1_000_000_000_000_000, 1_000_000_000_000_001, Number.MAX_SAFE_INTEGER);
+    for (let i = 0; i < 5000; i++) micros.push(Math.floor(Math.random() * 10 ** (1 + (i % 16))));
     const got = await lua(
       'usd',
       micros.map((m) => String(m)),

@@ -135,36 +135,41 @@ end
 -- first used them (always this root for ids the guard makes: they hash the root key id in).
 local cpIndexed = redis.call('HGET', G .. 'cproot', cpId)
 local cpk = rp(cpIndexed or root) .. 'cp:' .. cpId
-local ex = redis.call('HMGET', cpk, 'state', 'completed', 'fp', 'fence', 'lease', 'gen', 'actual')
-local state = ex[1]
+-- The checkpoint as a replay, a wait or a resume replies with it (CHECKPOINT_FIELDS), read once:
+-- no fields when there is none (a new call), and a replay needs no second read.
+local ex = redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')})
+${CHECKPOINT_FIELDS.map((f, i) =>
+  ['state', 'completed', 'fp', 'fence', 'lease', 'gen', 'actual'].includes(f)
+    ? `local ex_${f} = ex[${i + 1}]`
+    : '',
+)
+  .filter(Boolean)
+  .join('\n')}
+local state = ex_state
 local generation, fencingToken
 if state then
-  -- The checkpoint as a reply carries it (CHECKPOINT_FIELDS).
-  local function checkpoint() return redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')}) end
-  local live = state ~= 'completed' or (tonumber(ex[2]) or 0) + dedupMs > now
-  if live and ex[3] ~= fp then
+  local live = state ~= 'completed' or (tonumber(ex_completed) or 0) + dedupMs > now
+  if live and ex_fp ~= fp then
     return deny('idempotency_mismatch', 'idempotency key ' .. cpKey .. ' was already used for a call with different parameters')
   end
-  fencingToken = tonumber(ex[4]) + 1
+  fencingToken = tonumber(ex_fence) + 1
   if state == 'completed' and live then
-    local actual = tonumber(ex[7])
-    formats()
     appendAudit({ decision = '"replayed"', code = '"replayed"', estimatedCostUsd = '0',
-      actualCostUsd = actual and jsnum(actual / 1000000) or 'null' })
-    return { 'replay', checkpoint() }
+      actualCostUsd = ex_actual and usdText(ex_actual) or 'null' })
+    return { 'replay', ex }
   end
   if state == 'in_progress' then
-    if tonumber(ex[5]) > now then return { 'wait', checkpoint() } end
+    if tonumber(ex_lease) > now then return { 'wait', ex } end
     -- The lease ended without an answer (timeout or crash): the vendor may have acted.
     if not vendorIdempotent then
       return deny('outcome_unknown', 'an earlier attempt may have reached the vendor and it has no idempotency key; reconcile before retrying')
     end
     -- Re-send under the same vendor idempotency key; the reservation is still held.
     redis.call('HSET', cpk, 'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId)
-    return { 'resumed', checkpoint() }
+    return { 'resumed', redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')}) }
   end
   -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
-  generation = tonumber(ex[6]) + 1
+  generation = tonumber(ex_gen) + 1
 else
   -- Perhaps pruned before: start above its numbers, so the vendor key and the fence are new.
   generation = tonumber(redis.call('GET', G .. 'cpfloor') or '1')
