@@ -169,6 +169,59 @@ export async function postgresFloor(pool: PgPool, schema: string): Promise<Conte
 }
 
 /**
+ * The Postgres floor with an audit row for every decision, as spendguard writes one: a first call
+ * is the floor's `INSERT` claim, the function, then the `UPDATE` with the result and an `INSERT`
+ * of an audit row in the same statement; a replay is the `SELECT` and an `INSERT` of its audit
+ * row in one statement, so one round trip and one durable commit. The least an audited replay
+ * can cost: the plain floor's replay commits nothing. In its own tables of `schema`.
+ */
+export async function postgresAuditedFloor(pool: PgPool, schema: string): Promise<Contender> {
+  const table = `"${schema}".audited`;
+  const log = `"${schema}".audited_log`;
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  await pool.query(`CREATE TABLE ${table} (key text PRIMARY KEY, result jsonb)`);
+  await pool.query(
+    `CREATE TABLE ${log} (seq bigserial PRIMARY KEY, key text NOT NULL, decision text NOT NULL)`,
+  );
+  const vendor = new Vendor();
+  let trips = 0;
+  return {
+    name: 'audited floor',
+    async first(orderId) {
+      trips++;
+      const claim = await pool.query(`INSERT INTO ${table} (key) VALUES ($1) ON CONFLICT DO NOTHING`, [
+        orderId,
+      ]);
+      if (claim.rowCount !== 1) return 'claim refused';
+      const result = await vendor.fn();
+      trips++;
+      await pool.query(
+        `WITH logged AS (INSERT INTO ${log} (key, decision) VALUES ($1, 'executed'))
+         UPDATE ${table} SET result = $2 WHERE key = $1`,
+        [orderId, JSON.stringify(result)],
+      );
+      return outcome(result);
+    },
+    async replay(orderId) {
+      trips++;
+      const found = await pool.query(
+        `WITH logged AS (INSERT INTO ${log} (key, decision) VALUES ($1, 'replayed'))
+         SELECT result FROM ${table} WHERE key = $1`,
+        [orderId],
+      );
+      return outcome((found.rows[0] as { result?: unknown } | undefined)?.result ?? null);
+    },
+    get fnCalls() {
+      return vendor.calls;
+    },
+    roundTrips: () => trips,
+    close: async () => {
+      await pool.query(`DROP TABLE IF EXISTS ${log}, ${table}`);
+    },
+  };
+}
+
+/**
  * AWS Powertools idempotency: `makeIdempotent` around the function, its payload (the charge
  * params, hashed whole) as the key, persisted by `CachePersistenceLayer` on one `@redis/client`
  * v6 connection. Outside Lambda it needs a context for the in-progress expiry (without one it

@@ -7,6 +7,7 @@ import {
   clearRedisPrefix,
   nodeIdempotencyRedis,
   type Outcome,
+  postgresAuditedFloor,
   postgresFloor,
   powertools,
   redisFloor,
@@ -168,9 +169,11 @@ async function openPostgres(): Promise<Backend> {
   // and back, as each store step does.
   const pool = barePool(POSTGRES_URL);
   let floor: Contender;
+  let audited: Contender;
   try {
     await store.migrate();
     floor = await postgresFloor(pool, floorSchema);
+    audited = await postgresAuditedFloor(pool, floorSchema);
   } catch (error) {
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
     await pool.end();
@@ -184,11 +187,12 @@ async function openPostgres(): Promise<Backend> {
     counter: 'store.stats.roundTrips',
     floor,
     floorDoes: { first: 'INSERT + UPDATE', replay: 'SELECT by key' },
-    peers: [],
+    peers: [audited],
     serverProcess: 'postgres',
     firstRatio: 1.5,
     close: async () => {
       try {
+        await audited.close();
         await floor.close();
         await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       } finally {
@@ -797,7 +801,7 @@ async function benchStore(
 }
 
 function counterNote(c: Contender, floor: Contender): string {
-  if (c === floor) return 'its own commands';
+  if (c === floor || c.name === 'audited floor') return 'its own commands';
   return c.name === 'powertools' ? 'its CacheClient, wrapped' : 'its StorageAdapter, wrapped';
 }
 
