@@ -133,60 +133,34 @@ export function redisFloor(url: string, prefix: string): Contender {
  * Postgres floor through a pg Pool: a first call is `INSERT` (claim; `ON CONFLICT DO NOTHING`),
  * the function, `UPDATE … SET result` — two single-statement autocommit writes, each its own
  * durable commit; a replay is one `SELECT` by primary key. In its own table of `schema`.
+ *
+ * `audited`: the floor with an audit row for every decision, as spendguard writes one — the
+ * `UPDATE` and the replay's `SELECT` each also `INSERT` a row in the same statement, so a replay
+ * is one round trip and one durable commit, the least an audited replay can cost (the plain
+ * floor's replay commits nothing). Its tables go on close; the plain floor's close drops `schema`.
  */
-export async function postgresFloor(pool: PgPool, schema: string): Promise<Contender> {
-  const table = `"${schema}".floor`;
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-  await pool.query(`CREATE TABLE ${table} (key text PRIMARY KEY, result jsonb)`);
-  const vendor = new Vendor();
-  let trips = 0;
-  return {
-    name: 'floor',
-    async first(orderId) {
-      trips++;
-      const claim = await pool.query(`INSERT INTO ${table} (key) VALUES ($1) ON CONFLICT DO NOTHING`, [
-        orderId,
-      ]);
-      if (claim.rowCount !== 1) return 'claim refused';
-      const result = await vendor.fn();
-      trips++;
-      await pool.query(`UPDATE ${table} SET result = $2 WHERE key = $1`, [orderId, JSON.stringify(result)]);
-      return outcome(result);
-    },
-    async replay(orderId) {
-      trips++;
-      const found = await pool.query(`SELECT result FROM ${table} WHERE key = $1`, [orderId]);
-      return outcome((found.rows[0] as { result?: unknown } | undefined)?.result ?? null);
-    },
-    get fnCalls() {
-      return vendor.calls;
-    },
-    roundTrips: () => trips,
-    close: async () => {
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    },
-  };
-}
-
-/**
- * The Postgres floor with an audit row for every decision, as spendguard writes one: a first call
- * is the floor's `INSERT` claim, the function, then the `UPDATE` with the result and an `INSERT`
- * of an audit row in the same statement; a replay is the `SELECT` and an `INSERT` of its audit
- * row in one statement, so one round trip and one durable commit. The least an audited replay
- * can cost: the plain floor's replay commits nothing. In its own tables of `schema`.
- */
-export async function postgresAuditedFloor(pool: PgPool, schema: string): Promise<Contender> {
-  const table = `"${schema}".audited`;
+export async function postgresFloor(
+  pool: PgPool,
+  schema: string,
+  options: { audited?: boolean } = {},
+): Promise<Contender> {
+  const audited = options.audited ?? false;
+  const table = `"${schema}".${audited ? 'audited' : 'floor'}`;
   const log = `"${schema}".audited_log`;
   await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   await pool.query(`CREATE TABLE ${table} (key text PRIMARY KEY, result jsonb)`);
-  await pool.query(
-    `CREATE TABLE ${log} (seq bigserial PRIMARY KEY, key text NOT NULL, decision text NOT NULL)`,
-  );
+  if (audited) {
+    await pool.query(
+      `CREATE TABLE ${log} (seq bigserial PRIMARY KEY, key text NOT NULL, decision text NOT NULL)`,
+    );
+  }
+  /** The statement's audit row, when audited: a data-modifying WITH in front of it. */
+  const logged = (decision: string) =>
+    audited ? `WITH logged AS (INSERT INTO ${log} (key, decision) VALUES ($1, '${decision}')) ` : '';
   const vendor = new Vendor();
   let trips = 0;
   return {
-    name: 'audited floor',
+    name: audited ? 'audited floor' : 'floor',
     async first(orderId) {
       trips++;
       const claim = await pool.query(`INSERT INTO ${table} (key) VALUES ($1) ON CONFLICT DO NOTHING`, [
@@ -195,20 +169,17 @@ export async function postgresAuditedFloor(pool: PgPool, schema: string): Promis
       if (claim.rowCount !== 1) return 'claim refused';
       const result = await vendor.fn();
       trips++;
-      await pool.query(
-        `WITH logged AS (INSERT INTO ${log} (key, decision) VALUES ($1, 'executed'))
-         UPDATE ${table} SET result = $2 WHERE key = $1`,
-        [orderId, JSON.stringify(result)],
-      );
+      await pool.query(`${logged('executed')}UPDATE ${table} SET result = $2 WHERE key = $1`, [
+        orderId,
+        JSON.stringify(result),
+      ]);
       return outcome(result);
     },
     async replay(orderId) {
       trips++;
-      const found = await pool.query(
-        `WITH logged AS (INSERT INTO ${log} (key, decision) VALUES ($1, 'replayed'))
-         SELECT result FROM ${table} WHERE key = $1`,
-        [orderId],
-      );
+      const found = await pool.query(`${logged('replayed')}SELECT result FROM ${table} WHERE key = $1`, [
+        orderId,
+      ]);
       return outcome((found.rows[0] as { result?: unknown } | undefined)?.result ?? null);
     },
     get fnCalls() {
@@ -216,7 +187,9 @@ export async function postgresAuditedFloor(pool: PgPool, schema: string): Promis
     },
     roundTrips: () => trips,
     close: async () => {
-      await pool.query(`DROP TABLE IF EXISTS ${log}, ${table}`);
+      await pool.query(
+        audited ? `DROP TABLE IF EXISTS ${log}, ${table}` : `DROP SCHEMA IF EXISTS "${schema}" CASCADE`,
+      );
     },
   };
 }

@@ -7,7 +7,6 @@ import {
   clearRedisPrefix,
   nodeIdempotencyRedis,
   type Outcome,
-  postgresAuditedFloor,
   postgresFloor,
   powertools,
   redisFloor,
@@ -173,7 +172,7 @@ async function openPostgres(): Promise<Backend> {
   try {
     await store.migrate();
     floor = await postgresFloor(pool, floorSchema);
-    audited = await postgresAuditedFloor(pool, floorSchema);
+    audited = await postgresFloor(pool, floorSchema, { audited: true });
   } catch (error) {
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
     await pool.end();
