@@ -55,6 +55,7 @@ export {
   decideApprovalTx,
   decidedApproval,
   finishTx,
+  STALE_ATTEMPT,
   type StateTx,
   startedCheckpoint,
   storedApproval,

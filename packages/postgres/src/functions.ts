@@ -1,3 +1,4 @@
+import { STALE_ATTEMPT } from '@spendguard/core/store-kit';
 import { jsonNumber, jsonString } from './json-text.ts';
 import type { Tables } from './schema.ts';
 
@@ -576,7 +577,7 @@ BEGIN
     -- saw the same idempotency key, so this answer is the same call: record it, change nothing.
     r_ok := false;
     r_reason := CASE WHEN v_data IS NULL THEN 'missing' ELSE 'fenced' END;
-    v_msg := '"stale attempt: a newer attempt owns this checkpoint"';
+    v_msg := '${JSON.stringify(STALE_ATTEMPT).replaceAll("'", "''")}';
   ELSE
     r_ok := true;
     IF p_outcome = 'completed' THEN

@@ -21,6 +21,7 @@ import {
   PENDING_LIMIT,
   type PruneOptions,
   type PruneResult,
+  STALE_ATTEMPT,
   type Store,
   storedApproval,
   type TokenRecord,
@@ -56,7 +57,6 @@ import {
   finishValues,
   invalidAmount,
   invalidSettlement,
-  STALE_ATTEMPT,
 } from './steps.ts';
 
 export interface PostgresStoreOptions {

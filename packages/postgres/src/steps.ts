@@ -279,6 +279,3 @@ export function finishValues(input: FinishInput): unknown[] {
     ...auditArgs(input.audit),
   ];
 }
-
-/** The words of a stale settlement's audit row (finish_step writes them). */
-export const STALE_ATTEMPT = 'stale attempt: a newer attempt owns this checkpoint';

@@ -25,6 +25,7 @@ import {
   PENDING_LIMIT,
   type PruneOptions,
   type PruneResult,
+  STALE_ATTEMPT,
   type Store,
   type StoreDenyCode,
   startedCheckpoint,
@@ -352,11 +353,13 @@ export class RedisStore implements Store {
       throw amountRefusal(error) ?? error;
     })) as string[];
     this.#sealSoon();
-    if (reply[0] === '1') return { ok: true, audit: JSON.parse(reply[1] as string) as AppendedRow };
+    // The row appended is the entry with its seq (and, when stale, core's message), as core's
+    // chainAudit makes it: the script replies with the seq alone.
+    if (reply[0] === '1') return { ok: true, audit: { ...input.audit, seq: Number(reply[1]) } };
     return {
       ok: false,
       reason: reply[1] as 'fenced' | 'missing',
-      audit: JSON.parse(reply[2] as string) as AppendedRow,
+      audit: { ...input.audit, message: STALE_ATTEMPT, seq: Number(reply[2]) },
     };
   }
 
@@ -396,9 +399,9 @@ export class RedisStore implements Store {
   }
 
   async appendAudit(entry: AuditEntry): Promise<AppendedRow> {
-    const row = JSON.parse((await this.#run(APPEND_AUDIT, auditArgs(entry))) as string) as AppendedRow;
+    const seq = Number(await this.#run(APPEND_AUDIT, auditArgs(entry)));
     this.#sealSoon();
-    return row;
+    return { ...entry, seq };
   }
 
   /**

@@ -307,16 +307,16 @@ function assertSettlement(input: FinishInput): void {
 }
 
 /** finish: settle the reservation to the outcome and write the audit row. */
+/** The message of a stale settlement's audit row: a newer attempt owns the checkpoint. */
+export const STALE_ATTEMPT = 'stale attempt: a newer attempt owns this checkpoint';
+
 export function finishTx(tx: StateTx, input: FinishInput): FinishResult {
   assertSettlement(input);
   const checkpoint = tx.getCheckpoint(input.checkpointId);
   if (checkpoint?.state !== 'in_progress' || checkpoint.fencingToken !== input.fencingToken) {
     // A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
     // saw the same idempotency key, so this answer is the same call: record it, change nothing.
-    const audit = appendAuditTx(tx, {
-      ...input.audit,
-      message: 'stale attempt: a newer attempt owns this checkpoint',
-    });
+    const audit = appendAuditTx(tx, { ...input.audit, message: STALE_ATTEMPT });
     return { ok: false, reason: checkpoint ? 'fenced' : 'missing', audit };
   }
   if (input.outcome === 'completed') {

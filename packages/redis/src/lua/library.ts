@@ -40,7 +40,7 @@ const JSON_ESCAPES = Array.from({ length: 0x60 }, (_, code) => String.fromCharCo
   .join(', ');
 
 /** A Lua string literal of an ASCII string, with every byte outside printable ASCII escaped. */
-function luaString(text: string): string {
+export function luaString(text: string): string {
   let out = "'";
   for (const ch of text) {
     const code = ch.charCodeAt(0);
@@ -187,7 +187,6 @@ ${SCRIPT_FIELDS.map((f, i) => `    .. (f${i + 1} ~= '' and ',"${f}":' .. f${i + 
     .. ARGV[AU + ${SCRIPT_FIELDS.length + 1}] .. '}'
   redis.call('HSET', G .. 'audit', seq, row)
   redis.call('SET', G .. 'audit:seq', seq)
-  return row
 end
 `;
 

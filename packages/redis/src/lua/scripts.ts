@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { GENESIS_HASH } from '@spendguard/core/store-kit';
-import { AMOUNT_LUA, AUDIT_LUA, COMMON_LUA, COUNTER_LUA, FORMAT_LUA } from './library.ts';
+import { GENESIS_HASH, STALE_ATTEMPT } from '@spendguard/core/store-kit';
+import { AMOUNT_LUA, AUDIT_LUA, COMMON_LUA, COUNTER_LUA, FORMAT_LUA, luaString } from './library.ts';
 
 /** A script run by SHA (EVALSHA), sent in full (EVAL) only when the server does not know it. */
 export interface LuaScript {
@@ -299,8 +299,10 @@ return { 'proceed', num(generation), num(fencingToken), alerts }
 
 /**
  * finish: core's `finishTx`. ARGV after the prefixes: now, checkpointId, fencingToken, outcome,
- * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit entry. A completion
- * whose actualMicros is not a whole number of micro-dollars gets an AMOUNT_INVALID error reply.
+ * has result (1/0), result, actualMicros|'', error JSON|'', graceMs, audit entry. Replies
+ * { '1', seq } when settled, { '0', 'fenced' | 'missing', seq } when not (the row's message is then
+ * STALE_ATTEMPT). A completion whose actualMicros is not a whole number of micro-dollars gets an
+ * AMOUNT_INVALID error reply.
  */
 export const FINISH = script(
   'finish',
@@ -320,8 +322,8 @@ local c = cpk and redis.call('HMGET', cpk, 'state', 'fence', 'reserved', 'window
 if c[1] ~= 'in_progress' or tonumber(c[2]) ~= fencingToken then
   -- A newer attempt owns the checkpoint (our lease ran out); its settlement wins. The vendor
   -- saw the same idempotency key, so this answer is the same call: record it, change nothing.
-  local row = appendAudit({ message = '"stale attempt: a newer attempt owns this checkpoint"' })
-  return { '0', c[1] and 'fenced' or 'missing', row }
+  appendAudit({ message = ${luaString(JSON.stringify(STALE_ATTEMPT))} })
+  return { '0', c[1] and 'fenced' or 'missing', int(auditSeq) }
 end
 -- The reservation's counters are under the root of the call that made it.
 local P = rp(c[6])
@@ -361,16 +363,21 @@ else
   redis.call('HSET', cpk, 'ou', '1')
   setError()
 end
-return { '1', appendAudit() }
+appendAudit()
+return { '1', int(auditSeq) }
 `,
 );
 
-/** appendAudit: ARGV after the prefixes: audit entry. Returns the row's JSON. */
+/**
+ * appendAudit: ARGV after the prefixes: audit entry. Returns the row's seq: the row is the entry
+ * with that seq, which the caller already has (a reply of the row's text would only be parsed).
+ */
 export const APPEND_AUDIT = script(
   'appendAudit',
   `${WRITES}${COMMON_LUA}${AUDIT_LUA}
 auditHead()
-return appendAudit()
+appendAudit()
+return int(auditSeq)
 `,
 );
 
