@@ -50,6 +50,11 @@ export const CHECKPOINT_FIELDS = [
   'op',
 ] as const;
 
+/** Lua for one field of begin's checkpoint read, `ex` (an HMGET of CHECKPOINT_FIELDS). */
+function checkpointField(field: (typeof CHECKPOINT_FIELDS)[number]): string {
+  return `ex[${CHECKPOINT_FIELDS.indexOf(field) + 1}]`;
+}
+
 /**
  * begin: a line-by-line port of core's `beginTx` (stores/state-tx.ts). Keys of the call's root
  * share the prefix rp(root); the audit chain and the id → root indexes are global.
@@ -138,28 +143,21 @@ local cpk = rp(cpIndexed or root) .. 'cp:' .. cpId
 -- The checkpoint as a replay, a wait or a resume replies with it (CHECKPOINT_FIELDS), read once:
 -- no fields when there is none (a new call), and a replay needs no second read.
 local ex = redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')})
-${CHECKPOINT_FIELDS.map((f, i) =>
-  ['state', 'completed', 'fp', 'fence', 'lease', 'gen', 'actual'].includes(f)
-    ? `local ex_${f} = ex[${i + 1}]`
-    : '',
-)
-  .filter(Boolean)
-  .join('\n')}
-local state = ex_state
+local state = ${checkpointField('state')}
 local generation, fencingToken
 if state then
-  local live = state ~= 'completed' or (tonumber(ex_completed) or 0) + dedupMs > now
-  if live and ex_fp ~= fp then
+  local live = state ~= 'completed' or (tonumber(${checkpointField('completed')}) or 0) + dedupMs > now
+  if live and ${checkpointField('fp')} ~= fp then
     return deny('idempotency_mismatch', 'idempotency key ' .. cpKey .. ' was already used for a call with different parameters')
   end
-  fencingToken = tonumber(ex_fence) + 1
+  fencingToken = tonumber(${checkpointField('fence')}) + 1
   if state == 'completed' and live then
     appendAudit({ decision = '"replayed"', code = '"replayed"', estimatedCostUsd = '0',
-      actualCostUsd = ex_actual and usdText(ex_actual) or 'null' })
+      actualCostUsd = ${checkpointField('actual')} and usdText(${checkpointField('actual')}) or 'null' })
     return { 'replay', ex }
   end
   if state == 'in_progress' then
-    if tonumber(ex_lease) > now then return { 'wait', ex } end
+    if tonumber(${checkpointField('lease')}) > now then return { 'wait', ex } end
     -- The lease ended without an answer (timeout or crash): the vendor may have acted.
     if not vendorIdempotent then
       return deny('outcome_unknown', 'an earlier attempt may have reached the vendor and it has no idempotency key; reconcile before retrying')
@@ -169,7 +167,7 @@ if state then
     return { 'resumed', redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')}) }
   end
   -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
-  generation = tonumber(ex_gen) + 1
+  generation = tonumber(${checkpointField('gen')}) + 1
 else
   -- Perhaps pruned before: start above its numbers, so the vendor key and the fence are new.
   generation = tonumber(redis.call('GET', G .. 'cpfloor') or '1')
