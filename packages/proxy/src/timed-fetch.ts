@@ -3,9 +3,10 @@ import { isBuffered } from './upstream-pool.ts';
 
 /**
  * `base` with a deadline for the whole exchange (headers and body) and its duration reported to
- * `onDone` in ms; the deadline is the exchange's only signal. The body is read here, inside the deadline, so a vendor that stalls halfway is
- * a timeout too. A timeout is thrown as a `VendorCallError` with outcome `unknown`: the vendor may
- * have acted, so the guard keeps the reservation and a retry re-sends with the same idempotency key.
+ * `onDone` in ms; the deadline is the exchange's only signal. The body is read here, inside the
+ * deadline, so a vendor that stalls halfway is a timeout too. A timeout is thrown as a
+ * `VendorCallError` with outcome `unknown`: the vendor may have acted, so the guard keeps the
+ * reservation and a retry re-sends with the same idempotency key.
  */
 export function timedFetch(
   base: typeof fetch,

@@ -306,10 +306,10 @@ function assertSettlement(input: FinishInput): void {
   }
 }
 
-/** finish: settle the reservation to the outcome and write the audit row. */
 /** The message of a stale settlement's audit row: a newer attempt owns the checkpoint. */
 export const STALE_ATTEMPT = 'stale attempt: a newer attempt owns this checkpoint';
 
+/** finish: settle the reservation to the outcome and write the audit row. */
 export function finishTx(tx: StateTx, input: FinishInput): FinishResult {
   assertSettlement(input);
   const checkpoint = tx.getCheckpoint(input.checkpointId);

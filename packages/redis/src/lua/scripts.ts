@@ -27,7 +27,8 @@ export const AMOUNT_INVALID = 'AMOUNT_INVALID';
 
 /**
  * The checkpoint fields begin reads back for a replay, a wait or a resume (HMGET, so the reply
- * is the values alone, in this order; nil where absent): what toCheckpoint (redis-store.ts) uses.
+ * is the values alone, in this order; nil where absent): what toReadCheckpoint (redis-store.ts)
+ * reads.
  */
 export const CHECKPOINT_FIELDS = [
   'key',
@@ -49,6 +50,9 @@ export const CHECKPOINT_FIELDS = [
   'vendor',
   'op',
 ] as const;
+
+/** Lua: HMGET's field arguments for CHECKPOINT_FIELDS. */
+const CHECKPOINT_HMGET = CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ');
 
 /** Lua for one field of begin's checkpoint read, `ex` (an HMGET of CHECKPOINT_FIELDS). */
 function checkpointField(field: (typeof CHECKPOINT_FIELDS)[number]): string {
@@ -142,7 +146,7 @@ local cpIndexed = redis.call('HGET', G .. 'cproot', cpId)
 local cpk = rp(cpIndexed or root) .. 'cp:' .. cpId
 -- The checkpoint as a replay, a wait or a resume replies with it (CHECKPOINT_FIELDS), read once:
 -- no fields when there is none (a new call), and a replay needs no second read.
-local ex = redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')})
+local ex = redis.call('HMGET', cpk, ${CHECKPOINT_HMGET})
 local state = ${checkpointField('state')}
 local generation, fencingToken
 if state then
@@ -164,7 +168,7 @@ if state then
     end
     -- Re-send under the same vendor idempotency key; the reservation is still held.
     redis.call('HSET', cpk, 'fence', num(fencingToken), 'lease', num(now + leaseMs), 'keyId', keyId)
-    return { 'resumed', redis.call('HMGET', cpk, ${CHECKPOINT_FIELDS.map((f) => `'${f}'`).join(', ')}) }
+    return { 'resumed', redis.call('HMGET', cpk, ${CHECKPOINT_HMGET}) }
   end
   -- failed, or completed beyond the dedup window: a new attempt under a new vendor key.
   generation = tonumber(${checkpointField('gen')}) + 1
